@@ -1,0 +1,207 @@
+"""``chimed-rag``: build and inspect indexes, search, ask, evaluate retrieval, serve the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import IndexerError
+from rag.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _embedder(settings: Settings) -> Any:
+    from indexer.embedding import SentenceTransformerEmbedder
+
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    return SentenceTransformerEmbedder(settings.embedder_config())
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from indexer.build import build_index
+
+    settings = _settings(args)
+    corpus = args.corpus or settings.corpus
+    out = args.out or settings.index_dir
+    start = time.perf_counter()
+    print(f"building index {out} from {', '.join(map(str, corpus))} ...", file=sys.stderr)
+    manifest = build_index(corpus, out, _embedder(settings), settings.build_config(), show_progress=True)
+    counts = manifest["counts"]
+    print(f"built index {manifest['index_id']} at {out}: {counts['documents']} documents, "
+          f"{counts['chunks']} chunks in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    return 0
+
+
+def cmd_index_info(args: argparse.Namespace) -> int:
+    from indexer.index_dir import read_manifest
+
+    print(json.dumps(read_manifest(Path(args.dir)), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> Any:
+    from rag.pipeline import RAGPipeline
+
+    return RAGPipeline.from_settings(_settings(args))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    result = _pipeline(args).search(args.query, args.top_k, args.mode)
+    for hit in result.hits:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in hit.scores.items() if v is not None)
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.passage.chunk_id}  《{hit.passage.title}》 ({scores})")
+        print(f"     {hit.passage.text[:120].replace(chr(10), ' ')}")
+    print(json.dumps(result.timings), file=sys.stderr)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from api.app import answer_json
+
+    pipeline = _pipeline(args)
+    answer = pipeline.ask(args.question, top_k=args.top_k, mode=args.mode)
+    if args.json:
+        print(json.dumps(answer_json(answer, pipeline), ensure_ascii=False, indent=2))
+        return 0
+    from rag.pipeline import DISCLAIMER
+
+    print(answer.answer or "（参考资料中没有找到相关内容）")
+    print()
+    for c in answer.citations:
+        print(f"[{c.marker}] 《{c.title}》 {c.chunk_id} ({c.source})")
+    print(f"\n{DISCLAIMER}")
+    return 0
+
+
+def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    from indexer.index_dir import open_index
+    from rag.evaluation import RetrievalEvaluator, read_qrels, read_queries
+    from rag.retrievers import make_retrievers
+
+    settings = _settings(args)
+    index = open_index(args.index)
+    from indexer.index_dir import check_embedding
+
+    embedder = _embedder(settings)
+    check_embedding(index.manifest, embedder.describe())
+    retriever = make_retrievers(index, embedder, settings.hybrid_config())[args.mode]
+    queries = read_queries(args.queries)
+    if args.limit:
+        queries = dict(list(queries.items())[: args.limit])
+    evaluator = RetrievalEvaluator(queries, read_qrels(args.qrels))
+    start = time.perf_counter()
+    scores = evaluator.run(retriever)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    if not args.json:
+        for name, value in scores.items():
+            print(f"{name:<12} {value}")
+        print(f"({elapsed:.1f}s, mode={args.mode})")
+    else:
+        print(json.dumps({**scores, "mode": args.mode, "seconds": round(elapsed, 2)}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from indexer.index_dir import MANIFEST
+
+    settings = _settings(args)
+    if not (Path(settings.index_dir) / MANIFEST).exists():
+        if args.no_build:
+            print(f"error: no index at {settings.index_dir}; run 'chimed-rag index build'", file=sys.stderr)
+            return 2
+        print(f"no index at {settings.index_dir}: building it from the shipped corpus first", file=sys.stderr)
+        from indexer.build import build_index
+
+        build_index(settings.corpus, settings.index_dir, _embedder(settings), settings.build_config(),
+                    show_progress=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chimed-rag", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    index = sub.add_parser("index", help="build or inspect an index").add_subparsers(dest="index_command", required=True)
+    build = index.add_parser("build", help="build an index from a corpus")
+    build.add_argument("--corpus", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    build.add_argument("--out", type=Path, help="index directory (default: settings.index_dir)")
+    build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
+    build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
+    build.set_defaults(func=cmd_index_build)
+    info = index.add_parser("info", help="print an index manifest")
+    info.add_argument("dir", type=Path)
+    info.set_defaults(func=cmd_index_info)
+
+    def retrieval_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--index", dest="index_dir", type=Path, help="index directory")
+        sp.add_argument("--mode", choices=["bm25", "dense", "hybrid"])
+        sp.add_argument("--top-k", dest="top_k", type=int)
+
+    search = sub.add_parser("search", help="retrieve passages for a query")
+    search.add_argument("query")
+    retrieval_args(search)
+    search.set_defaults(func=cmd_search)
+
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    retrieval_args(ask)
+    ask.add_argument("--generator", choices=["extractive", "transformers"])
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(func=cmd_ask)
+
+    ev = sub.add_parser("eval", help="evaluate").add_subparsers(dest="eval_command", required=True)
+    retr = ev.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 on queries + qrels")
+    retr.add_argument("--index", required=True, type=Path)
+    retr.add_argument("--queries", required=True, type=Path)
+    retr.add_argument("--qrels", required=True, type=Path)
+    retr.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default="hybrid")
+    retr.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    retr.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    retr.set_defaults(func=cmd_eval_retrieval)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (builds the default index if missing)")
+    serve.add_argument("--index", dest="index_dir", type=Path)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--generator", choices=["extractive", "transformers"])
+    serve.add_argument("--no-build", action="store_true", help="fail instead of building a missing index")
+    serve.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("CHIMED_RAG_LOG_LEVEL", "WARNING"))
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (IndexerError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

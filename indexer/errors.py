@@ -1,0 +1,17 @@
+"""Errors the indexer raises with a message meant for the person who ran it."""
+
+
+class IndexerError(Exception):
+    """Base class: anything the CLI reports as a clean message and a non-zero exit."""
+
+
+class CorpusError(IndexerError):
+    """The input corpus is malformed (the message names the file and line)."""
+
+
+class IndexFormatError(IndexerError):
+    """An index directory is missing, incomplete, or of an unknown format version."""
+
+
+class ModelMismatchError(IndexerError):
+    """The index was built with a different embedding model or backend than configured."""

@@ -1,0 +1,1 @@
+"""Online side of ChiMed-RAG: retrieve → fuse → prompt → generate → cite."""

@@ -1,0 +1,37 @@
+"""Score fusion of several retrievers' candidate lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+FUSIONS = ("minmax", "rrf")
+
+
+def minmax_normalize(scores: Mapping[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high <= low:
+        return {key: 1.0 for key in scores}
+    return {key: (value - low) / (high - low) for key, value in scores.items()}
+
+
+def minmax_fuse(runs: Mapping[str, Mapping[int, float]], weights: Mapping[str, float]) -> dict[int, float]:
+    """Weighted sum of min-max normalised scores; a candidate a retriever did not score gets 0 from it."""
+    fused: dict[int, float] = {}
+    for name, scores in runs.items():
+        weight = weights.get(name, 0.0)
+        for key, value in minmax_normalize(scores).items():
+            fused[key] = fused.get(key, 0.0) + weight * value
+    return fused
+
+
+def rrf_fuse(runs: Mapping[str, Mapping[int, float]], weights: Mapping[str, float], k: int = 60) -> dict[int, float]:
+    """Weighted reciprocal rank fusion: sum of w / (k + rank)."""
+    fused: dict[int, float] = {}
+    for name, scores in runs.items():
+        weight = weights.get(name, 0.0)
+        ranked = sorted(scores, key=lambda key: scores[key], reverse=True)
+        for rank, key in enumerate(ranked, start=1):
+            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
+    return fused

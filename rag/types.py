@@ -1,0 +1,78 @@
+"""Typed records of the online pipeline: hits, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.types import Passage
+
+__all__ = ["Answer", "Citation", "Hit", "Passage", "Sentence", "Turn"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and the raw score of every retriever that saw it."""
+
+    passage: Passage
+    score: float
+    rank: int
+    scores: dict[str, float | None] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.passage
+        return {
+            "chunk_id": p.chunk_id, "doc_id": p.doc_id, "title": p.title, "text": p.text,
+            "source": p.source, "url": p.url, "span": list(p.span), "score": self.score,
+            "rank": self.rank, "scores": dict(self.scores),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Marker ``[n]`` of an answer resolved to the passage it points at."""
+
+    marker: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    span: tuple[int, int]
+    score: float
+
+    @classmethod
+    def from_hit(cls, marker: int, hit: Hit) -> Citation:
+        p = hit.passage
+        return cls(marker, p.chunk_id, p.doc_id, p.title, p.source, p.url, p.span, hit.score)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"marker": self.marker, "chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title,
+                "source": self.source, "url": self.url, "span": list(self.span), "score": self.score}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    sentences: tuple[Sentence, ...]
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]
+    generator: str
+    dropped_markers: tuple[int, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    prompt_tokens: int | None = None
