@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -43,7 +44,10 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     out = args.out or settings.index_dir
     start = time.perf_counter()
     print(f"building index {out} from {', '.join(map(str, corpus))} ...", file=sys.stderr)
-    manifest = build_index(corpus, out, _embedder(settings), settings.build_config(), show_progress=True)
+    config = settings.build_config()
+    if args.skip_empty:
+        config = dataclasses.replace(config, skip_empty=True)
+    manifest = build_index(corpus, out, _embedder(settings), config, show_progress=True)
     counts = manifest["counts"]
     print(f"built index {manifest['index_id']} at {out}: {counts['documents']} documents, "
           f"{counts['chunks']} chunks in {time.perf_counter() - start:.1f}s", file=sys.stderr)
@@ -143,12 +147,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chimed-rag", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    index = sub.add_parser("index", help="build or inspect an index").add_subparsers(dest="index_command", required=True)
+    index_parser = sub.add_parser("index", help="build or inspect an index")
+    index = index_parser.add_subparsers(dest="index_command", required=True)
     build = index.add_parser("build", help="build an index from a corpus")
     build.add_argument("--corpus", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
     build.add_argument("--out", type=Path, help="index directory (default: settings.index_dir)")
     build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
     build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
+    build.add_argument("--skip-empty", action="store_true", help="skip records with empty text (warn, not fail)")
     build.set_defaults(func=cmd_index_build)
     info = index.add_parser("info", help="print an index manifest")
     info.add_argument("dir", type=Path)

@@ -22,8 +22,11 @@ _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:[.\-][a-z0-9]+)*")
 # Function words and question scaffolding that carry no topic: dropping them keeps BM25 on content.
 STOPWORDS = frozenset(
-    "的 了 吗 呢 吧 啊 呀 和 与 及 或 是 在 有 我 你 他 她 它 我们 这 那 就 都 也 还 要 会 能 可以 "
-    "怎么 怎么办 怎样 什么 哪些 为什么 如何 应该 需要 一下 一些 一个 请问 医生 谢谢".split()
+    {
+        "的", "了", "吗", "呢", "吧", "啊", "呀", "和", "与", "及", "或", "是", "在", "有", "我", "你",
+        "他", "她", "它", "我们", "这", "那", "就", "都", "也", "还", "要", "会", "能", "可以", "怎么", "怎么办",
+        "怎样", "什么", "哪些", "为什么", "如何", "应该", "需要", "一下", "一些", "一个", "请问", "医生", "谢谢",
+    }
 )
 _USER_WORD_FREQ = 50_000  # high enough that jieba keeps the lexicon's terms whole
 

@@ -49,12 +49,20 @@ class BuildConfig:
     # The document title is part of what is embedded and BM25-indexed: a chunk from the middle of
     # a document on 感冒 rarely names 感冒 itself.
     title_in_index: bool = True
+    skip_empty: bool = False  # leave out (with a warning) records with empty text instead of failing
 
 
 def index_text(passage: Passage, with_title: bool) -> str:
-    if with_title and passage.title and not passage.text.startswith(passage.title):
-        return f"{passage.title}\n{passage.text}"
-    return passage.text
+    """What is embedded and BM25-indexed for a chunk: its text, headed by the title and aliases."""
+    if not with_title or not passage.title:
+        return passage.text
+    aliases = passage.metadata.get("aliases") or []
+    names = "、".join(str(a) for a in aliases if a) if isinstance(aliases, list) else ""
+    if names:
+        return f"{passage.title}（{names}）\n{passage.text}"
+    if passage.text.startswith(passage.title):
+        return passage.text
+    return f"{passage.title}\n{passage.text}"
 
 
 def _write_lexicon(lexicon: Lexicon, directory: Path) -> None:
@@ -78,7 +86,7 @@ def build_index(
     config = config or BuildConfig()
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    documents = load_corpus(corpus)
+    documents = load_corpus(corpus, skip_empty=config.skip_empty)
     lexicon = load_lexicon(config.user_dict, config.synonyms)
     timings["load_s"] = time.perf_counter() - start
 

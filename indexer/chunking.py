@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from indexer.types import Document, Passage
 
 _SENTENCE = re.compile(r"[^。！？；!?;…\n]*(?:[。！？；!?;]+|…+|\n+|$)[”’」』）)\]]*")
 _SOFT_BREAK = "，,、：:"
 _HEADING_LINE = re.compile(r"^【[^】\n]{1,30}】$")
+_SECTION = re.compile(r"^【([^】\n]{1,30})】$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class ChunkerConfig:
     max_chars: int = 400
     overlap_sentences: int = 1
-    min_chars: int = 20  # a trailing fragment shorter than this is merged into the previous chunk
 
     def __post_init__(self) -> None:
         if self.max_chars < 20:
@@ -71,6 +72,12 @@ def _cut_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, in
     return pieces
 
 
+def _with_section(metadata: dict[str, Any], headings: list[tuple[int, str]], start: int) -> dict[str, Any]:
+    """Record the section heading in effect where the chunk starts (documents with 【heading】 lines)."""
+    current = [name for pos, name in headings if pos <= start]
+    return {**metadata, "section": current[-1]} if current else metadata
+
+
 class Chunker:
     """Packs the sentences of each document into chunks of at most ``max_chars`` characters."""
 
@@ -82,6 +89,7 @@ class Chunker:
 
     def chunk(self, doc: Document) -> list[Passage]:
         spans = self._pack(doc.text)
+        headings = [(m.start(), m.group(1)) for m in _SECTION.finditer(doc.text)]
         return [
             Passage(
                 chunk_id=f"{doc.id}#{n}",
@@ -91,7 +99,7 @@ class Chunker:
                 span=(start, end),
                 source=doc.source,
                 url=doc.url,
-                metadata=doc.metadata,
+                metadata=_with_section(doc.metadata, headings, start),
             )
             for n, (start, end) in enumerate(spans)
         ]
@@ -110,13 +118,4 @@ class Chunker:
                 break
             # Step back for overlap, but always advance so the loop ends.
             i = max(i + 1, j - self.config.overlap_sentences)
-        return self._merge_tiny_tail(chunks)
-
-    def _merge_tiny_tail(self, chunks: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        if len(chunks) >= 2 and chunks[-1][1] - chunks[-1][0] < self.config.min_chars:
-            last = chunks.pop()
-            if last[1] - chunks[-1][0] <= self.config.max_chars + self.config.min_chars:
-                chunks[-1] = (chunks[-1][0], last[1])
-            else:
-                chunks.append(last)
         return chunks

@@ -39,9 +39,11 @@ KEEP_BUILDS = 2
 
 
 def corpus_fingerprint(documents: Sequence[Document]) -> str:
+    """Content hash of the corpus: ids, titles, texts and metadata (aliases are indexed too)."""
     digest = hashlib.sha256()
     for doc in sorted(documents, key=lambda d: d.id):
-        for part in (doc.id, doc.title, doc.text):
+        meta = json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str)
+        for part in (doc.id, doc.title, doc.text, meta):
             digest.update(part.encode("utf-8"))
             digest.update(b"\0")
     return digest.hexdigest()
@@ -87,9 +89,9 @@ class BuildSlot:
         self.published = False
 
     def __enter__(self) -> Path:
-        if self.target.exists() and not self.target.is_symlink() and not (self.target / MANIFEST).exists():
-            if any(self.target.iterdir()):
-                raise IndexFormatError(f"{self.target}: exists and is not an index; refusing to replace it")
+        plain = self.target.exists() and not self.target.is_symlink()
+        if plain and not (self.target / MANIFEST).exists() and any(self.target.iterdir()):
+            raise IndexFormatError(f"{self.target}: exists and is not an index; refusing to replace it")
         self.path.mkdir(parents=True)
         return self.path
 

@@ -8,6 +8,7 @@ half-written index.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,14 +24,20 @@ JSONL_SUFFIXES = (".jsonl",)
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _KNOWN_KEYS = {"id", "title", "text", "source", "url", "metadata"}
+log = logging.getLogger(__name__)
 
 
-def load_corpus(paths: Iterable[str | Path]) -> list[Document]:
-    """Load every document under ``paths`` (files or folders); ids must be unique across all."""
+def load_corpus(paths: Iterable[str | Path], skip_empty: bool = False) -> list[Document]:
+    """Load every document under ``paths`` (files or folders); ids must be unique across all.
+
+    With ``skip_empty``, records whose text is empty are left out with a warning instead of failing
+    the load (real data sets have the odd empty record).
+    """
     documents: list[Document] = []
     seen: dict[str, str] = {}
+    paths = list(paths)
     for path in paths:
-        for doc, where in _load_path(Path(path)):
+        for doc, where in _load_path(Path(path), skip_empty):
             if doc.id in seen:
                 raise CorpusError(f"{where}: duplicate document id {doc.id!r} (first seen at {seen[doc.id]})")
             seen[doc.id] = where
@@ -40,7 +47,7 @@ def load_corpus(paths: Iterable[str | Path]) -> list[Document]:
     return documents
 
 
-def _load_path(path: Path) -> Iterator[tuple[Document, str]]:
+def _load_path(path: Path, skip_empty: bool = False) -> Iterator[tuple[Document, str]]:
     if not path.exists():
         raise CorpusError(f"{path}: no such file or directory")
     if path.is_dir():
@@ -50,22 +57,22 @@ def _load_path(path: Path) -> Iterator[tuple[Document, str]]:
                 continue
             if file.name.upper().startswith(("README", "AUTHORING")):
                 continue  # documentation about the corpus, not part of it
-            yield from _load_file(file, root=path)
+            yield from _load_file(file, path, skip_empty)
     else:
-        yield from _load_file(path, root=path.parent)
+        yield from _load_file(path, path.parent, skip_empty)
 
 
-def _load_file(file: Path, root: Path) -> Iterator[tuple[Document, str]]:
+def _load_file(file: Path, root: Path, skip_empty: bool) -> Iterator[tuple[Document, str]]:
     suffix = file.suffix.lower()
     if suffix in JSONL_SUFFIXES:
-        yield from load_jsonl(file)
+        yield from load_jsonl(file, skip_empty)
     elif suffix in TEXT_SUFFIXES:
         yield load_text_file(file, root), f"{file}:1"
     else:
         raise CorpusError(f"{file}: unsupported file type {suffix!r} (expected .jsonl, .md or .txt)")
 
 
-def load_jsonl(file: Path) -> Iterator[tuple[Document, str]]:
+def load_jsonl(file: Path, skip_empty: bool = False) -> Iterator[tuple[Document, str]]:
     """Yield (document, 'file:line') for each non-blank line of a JSONL file."""
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
@@ -79,6 +86,9 @@ def load_jsonl(file: Path) -> Iterator[tuple[Document, str]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CorpusError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        if skip_empty and isinstance(obj, dict) and not str(obj.get("text") or "").strip():
+            log.warning("%s: skipping document %r with empty text", where, obj.get("id"))
+            continue
         yield _document_from_record(obj, where), where
 
 

@@ -1,0 +1,73 @@
+"""The ``chimed-rag`` command line, run as a user runs it (a separate process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_index_build_info_search_ask_eval(tmp_path: Path, tiny_corpus: Path) -> None:
+    out = tmp_path / "idx"
+    built = cli("index", "build", "--corpus", str(tiny_corpus), "--out", str(out))
+    assert built.returncode == 0, built.stderr
+    assert "5 documents" in built.stderr
+
+    info = json.loads(cli("index", "info", str(out)).stdout)
+    assert info["counts"]["chunks"] == 5 and info["faiss"]["type"] == "flat"
+
+    found = cli("search", "血压高少吃盐", "--index", str(out), "--mode", "bm25", "--top-k", "2")
+    assert found.returncode == 0, found.stderr
+    assert "htn#0" in found.stdout.splitlines()[0]
+
+    asked = cli("ask", "感冒要吃抗生素吗", "--index", str(out), "--json")
+    assert asked.returncode == 0, asked.stderr
+    body = json.loads(asked.stdout)
+    assert body["citations"][0]["doc_id"] == "cold" and "不是医生" in body["disclaimer"]
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "q1", "text": "高血压要少吃盐"}\n{"id": "q2", "text": "糖尿病怎么诊断"}\n',
+                       encoding="utf-8")
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\thtn\t1\nq2\tdm\t1\n", encoding="utf-8")
+    evaluated = cli("eval", "retrieval", "--index", str(out), "--queries", str(queries), "--qrels", str(qrels),
+                    "--mode", "hybrid", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    scores = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert set(scores) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+    assert scores["mrr@10"] == 1.0 and scores["queries"] == 2
+
+
+def test_bad_input_gives_a_message_and_non_zero_exit(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "好。"}\n{"id": "b"}\n', encoding="utf-8")
+    result = cli("index", "build", "--corpus", str(bad), "--out", str(tmp_path / "idx"))
+    assert result.returncode == 2
+    assert f"{bad}:2" in result.stderr and "missing or empty 'text'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "idx").exists()
+
+    missing = cli("index", "info", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no index here" in missing.stderr
+
+    no_index = cli("serve", "--index", str(tmp_path / "nope"), "--no-build")
+    assert no_index.returncode == 2 and "no index" in no_index.stderr
+
+
+def test_serve_settings_come_from_env_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "chimed.toml"
+    config.write_text('default_top_k = 7\ngenerator = "extractive"\nmax_question_chars = 300\n', encoding="utf-8")
+    code = ("from rag.settings import Settings; s = Settings(); "
+            "print(s.default_top_k, s.max_question_chars, s.generator, s.port)")
+    env = {"CHIMED_RAG_CONFIG": str(config), "CHIMED_RAG_MAX_QUESTION_CHARS": "500", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["7", "500", "extractive", "8000"]  # env beats file beats defaults
