@@ -53,7 +53,6 @@ class RAGPipeline:
     def from_settings(cls, settings: Settings) -> RAGPipeline:
         index = open_index(settings.index_dir)
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
-        check_embedding(index.manifest, embedder.describe())
         return cls(index, embedder, build_generator(settings, index), settings)
 
     def index_info(self) -> dict[str, Any]:
