@@ -59,18 +59,7 @@ def _check_top_k(top_k: int | None, settings: Settings) -> int | None:
 
 
 def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
-    return {
-        "answer": answer.answer,
-        "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]} for s in answer.sentences],
-        "citations": [c.to_json() for c in answer.citations],
-        "passages": [h.to_json() for h in answer.passages],
-        "dropped_markers": list(answer.dropped_markers),
-        "generator": answer.generator,
-        "standalone_query": answer.standalone_query,
-        "index": pipeline.index_info(),
-        "disclaimer": DISCLAIMER,
-        "timings": answer.timings,
-    }
+    return pipeline.answer_json(answer)
 
 
 def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn]:

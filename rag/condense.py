@@ -54,9 +54,11 @@ class TopicFinder:
 
     def __init__(self, titles: Iterable[str], lexicon: Lexicon | None = None) -> None:
         lexicon = lexicon or Lexicon()
-        words = {t for t in titles if len(t) >= 2}
+        titles = {t for t in titles if len(t) >= 2}
+        words = set(titles)
         for group in lexicon.synonym_groups:
-            if any(w in words for w in group):
+            # A group names a topic when one of its words is (part of) a title: 腹泻 for 《急性腹泻》.
+            if any(len(w) >= 2 and any(w in t for t in titles) for w in group):
                 words.update(w for w in group if len(w) >= 2)
         self.words = sorted(words, key=len, reverse=True)
 

@@ -63,6 +63,22 @@ class RAGPipeline:
         return {"id": m["index_id"], "built_at": m["created_at"], "model": m["embedding"]["model"],
                 "documents": m["counts"]["documents"], "chunks": m["counts"]["chunks"]}
 
+    def answer_json(self, answer: Answer) -> dict[str, Any]:
+        """The /v1/ask response body: the one serialisation the API, the OpenAI route and LangChain share."""
+        return {
+            "answer": answer.answer,
+            "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]}
+                          for s in answer.sentences],
+            "citations": [c.to_json() for c in answer.citations],
+            "passages": [h.to_json() for h in answer.passages],
+            "dropped_markers": list(answer.dropped_markers),
+            "generator": answer.generator,
+            "standalone_query": answer.standalone_query,
+            "index": self.index_info(),
+            "disclaimer": DISCLAIMER,
+            "timings": answer.timings,
+        }
+
     def search(self, query: str, top_k: int | None = None, mode: str | None = None) -> SearchResult:
         mode = mode or self.settings.default_mode
         if mode not in MODES:

@@ -62,3 +62,16 @@ def test_errors_reach_the_client_as_api_errors(client: OpenAI) -> None:
         client.chat.completions.create(model="chimed-rag", messages=[{"role": "assistant", "content": "好"}])
     with pytest.raises(openai.BadRequestError, match="must not be empty"):
         client.chat.completions.create(model="chimed-rag", messages=[{"role": "user", "content": "  "}])
+
+
+def test_langchain_chain_gives_the_same_object_as_the_server(server: str, corpus_index: Any, embedder: Any) -> None:
+    from rag.langchain import answer_chain
+    from rag.pipeline import RAGPipeline, build_generator
+    from rag.settings import Settings
+
+    settings = Settings()
+    pipeline = RAGPipeline(corpus_index, embedder, build_generator(settings, corpus_index), settings)
+    out = answer_chain(pipeline).invoke("高血压吃什么药")
+    served = httpx.post(f"{server}/v1/ask", json={"question": "高血压吃什么药"}, timeout=60).json()
+    out.pop("timings"), served.pop("timings")
+    assert out == served
