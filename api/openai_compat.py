@@ -9,6 +9,7 @@ fields of the message (non-streaming) or of the final chunk (streaming), which O
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +26,7 @@ from rag.settings import Settings
 from rag.types import Answer
 
 CREATED = int(time.time())
+log = logging.getLogger("chimed_rag.api")
 
 
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -83,6 +85,7 @@ async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str
             else:
                 yield chunk({"content": item})
     except Exception:
+        log.exception("error while streaming")  # headers are sent: report in-band, never the trace
         error = {"error": {"code": "internal_error", "message": "internal server error", "type": "server_error"}}
         yield {"data": json.dumps(error)}
     yield {"data": "[DONE]"}
