@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
@@ -57,17 +59,44 @@ def _check_top_k(top_k: int | None, settings: Settings) -> int | None:
 
 
 def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
-    return {
-        "answer": answer.answer,
-        "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]} for s in answer.sentences],
-        "citations": [c.to_json() for c in answer.citations],
-        "passages": [h.to_json() for h in answer.passages],
-        "dropped_markers": list(answer.dropped_markers),
-        "generator": answer.generator,
-        "index": pipeline.index_info(),
-        "disclaimer": DISCLAIMER,
-        "timings": answer.timings,
-    }
+    return pipeline.answer_json(answer)
+
+
+def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn]:
+    if len(turns) > settings.max_history_turns:
+        raise ApiError(400, "history_too_long", f"at most {settings.max_history_turns} history turns are accepted")
+    return [Turn(_check_text(q, "history.question", settings.max_question_chars), a) for q, a in turns]
+
+
+async def start_answer(p: RAGPipeline, question: str, history: list[Turn], top_k: int | None,
+                       mode: str | None, options: dict[str, Any] | None = None) -> Iterator[str | Answer]:
+    """Condense, retrieve and pack now, so that a bad request fails before any byte is streamed."""
+    try:
+        return await run_in_threadpool(p.ask_stream, question, history, top_k, mode, options)
+    except PromptTooLongError as exc:
+        raise ApiError(413, "prompt_too_long", str(exc)) from exc
+
+
+async def drain(items: Iterator[str | Answer]) -> Answer:
+    final = None
+    async for item in iterate_in_threadpool(items):
+        final = item
+    assert isinstance(final, Answer)
+    return final
+
+
+async def sse_events(items: Iterator[str | Answer], p: RAGPipeline) -> AsyncIterator[dict[str, str]]:
+    """``delta`` events with text as it is generated, then one ``answer`` event: the /v1/ask JSON."""
+    try:
+        async for item in iterate_in_threadpool(items):
+            if isinstance(item, Answer):
+                yield {"event": "answer", "data": json.dumps(answer_json(item, p), ensure_ascii=False)}
+            else:
+                yield {"event": "delta", "data": json.dumps({"text": item}, ensure_ascii=False)}
+    except Exception:
+        log.exception("error while streaming")  # headers are sent: report in-band, never the trace
+        error = {"error": {"code": "internal_error", "message": "internal server error"}}
+        yield {"event": "error", "data": json.dumps(error)}
 
 
 def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = None) -> FastAPI:
@@ -122,18 +151,17 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
         return {"hits": [h.to_json() for h in result.hits], "timings": timings}
 
     @app.post("/v1/ask", response_model=AskResponse)
-    async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
+    async def ask(body: AskRequest, request: Request) -> Any:
         p = get_pipeline(request)
         question = _check_text(body.question, "question", settings.max_question_chars)
         top_k = _check_top_k(body.top_k, settings)
-        if len(body.history) > settings.max_history_turns:
-            raise ApiError(400, "history_too_long", f"at most {settings.max_history_turns} history turns are accepted")
-        history = [Turn(_check_text(t.question, "history.question", settings.max_question_chars), t.answer)
-                   for t in body.history]
-        try:
-            answer = await run_in_threadpool(p.ask, question, history, top_k, body.mode)
-        except PromptTooLongError as exc:
-            raise ApiError(413, "prompt_too_long", str(exc)) from exc
-        return answer_json(answer, p)
+        history = check_history([(t.question, t.answer) for t in body.history], settings)
+        items = await start_answer(p, question, history, top_k, body.mode)
+        if body.stream:
+            return EventSourceResponse(sse_events(items, p))
+        return answer_json(await drain(items), p)
 
+    from api.openai_compat import add_openai_routes  # it builds on this module's helpers
+
+    add_openai_routes(app, settings, get_pipeline)
     return app

