@@ -1,7 +1,8 @@
-# One image, two torch flavours: the CPU wheel (default; the project is tested with torch 2.13.0) or the CUDA
-# build for the gpu profile (TORCH_INDEX_URL=https://pypi.org/simple, whose Linux wheels bundle CUDA).
+# One image, two torch flavours. By default torch==2.13.0 comes from the default package index, whose Linux
+# wheels bundle CUDA (the gpu profile). For a small CPU-only image pass the PyTorch CPU wheel index as the
+# TORCH_INDEX_URL build argument.
 FROM python:3.11-slim
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_INDEX_URL=""
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
@@ -10,7 +11,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     CHIMED_RAG_CACHE_DIR=/models/chimed-rag \
     CHIMED_RAG_INDEX_DIR=/data/index/default
 # torch first and pinned, from the chosen index, so that the project install cannot pull another build.
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY indexer indexer
 COPY rag rag

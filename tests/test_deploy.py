@@ -55,7 +55,7 @@ def test_gpu_profile_runs_chimed_gpt_in_process_on_an_nvidia_gpu(compose: dict[s
     gpu = compose["services"]["api-gpu"]
     assert nvidia(gpu) and nvidia(gpu)[0]["capabilities"] == ["gpu"]
     assert "SYNLP/ChiMed-GPT-1.0" in env(gpu)["CHIMED_RAG_LLM_MODEL"]
-    assert gpu["build"]["args"]["TORCH_INDEX_URL"] == "https://pypi.org/simple"  # the CUDA torch build
+    assert gpu["build"]["args"]["TORCH_INDEX_URL"] == ""  # the default index: the CUDA torch build
 
 
 def test_vllm_profile_serves_chimed_gpt_and_points_the_api_at_it(compose: dict[str, Any]) -> None:
