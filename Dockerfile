@@ -11,7 +11,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     CHIMED_RAG_CACHE_DIR=/models/chimed-rag \
     CHIMED_RAG_INDEX_DIR=/data/index/default
 # torch first and pinned, from the chosen index, so that the project install cannot pull another build.
-RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
+RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; \
+    else pip install torch==2.13.0; fi
 COPY pyproject.toml README.md ./
 COPY indexer indexer
 COPY rag rag
