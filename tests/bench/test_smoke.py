@@ -27,7 +27,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert result["http"]["search"]["errors"] == 0 and result["http"]["search"]["n"] > 0
     assert result["http"]["ask"]["errors"] == 0
     assert 0.5 < result["scale"]["hnsw"]["recall@10"] <= 1.0
-    assert result["scale"]["ivfpq"]["bytes_per_vector"] < 80  # 48-byte codes + ids and lists
+    assert result["scale"]["ivfpq"]["code_bytes"] <= 64  # the bound; centroids dominate at smoke size
     assert "skipped" in result["gpu"] or result["gpu"]["tokens_per_s"] > 0
 
     from bench.report import write_readme
