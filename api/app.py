@@ -57,9 +57,12 @@ def _check_top_k(top_k: int | None, settings: Settings) -> int | None:
 
 
 def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
+    support = list(answer.support) + [None] * (len(answer.sentences) - len(answer.support))
     return {
+        "safety": answer.safety.to_json() if answer.safety else None,
         "answer": answer.answer,
-        "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]} for s in answer.sentences],
+        "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations],
+                       "support": x.to_json() if x else None} for s, x in zip(answer.sentences, support)],
         "citations": [c.to_json() for c in answer.citations],
         "passages": [h.to_json() for h in answer.passages],
         "dropped_markers": list(answer.dropped_markers),
@@ -67,6 +70,9 @@ def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
         "index": pipeline.index_info(),
         "disclaimer": DISCLAIMER,
         "timings": answer.timings,
+        "abstention": answer.abstention.to_json() if answer.abstention else None,
+        "notes": list(answer.notes),
+        "trace": answer.trace,
     }
 
 
@@ -131,7 +137,8 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
         history = [Turn(_check_text(t.question, "history.question", settings.max_question_chars), t.answer)
                    for t in body.history]
         try:
-            answer = await run_in_threadpool(p.ask, question, history, top_k, body.mode)
+            answer = await run_in_threadpool(p.ask, question, history, top_k, body.mode, None, body.strict,
+                                             body.trace)
         except PromptTooLongError as exc:
             raise ApiError(413, "prompt_too_long", str(exc)) from exc
         return answer_json(answer, p)

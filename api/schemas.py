@@ -19,6 +19,8 @@ class AskRequest(BaseModel):
     history: list[HistoryTurn] = Field(default_factory=list)
     top_k: int | None = None
     mode: Mode | None = None
+    strict: bool | None = Field(None, description="drop answer sentences the references do not support")
+    trace: bool = Field(False, description="return the audit trace with the answer")
 
 
 class SearchRequest(BaseModel):
@@ -41,6 +43,20 @@ class CitationOut(BaseModel):
 class SentenceOut(BaseModel):
     text: str
     citations: list[CitationOut]
+    support: dict[str, Any] | None = None  # label, score, evidence span, inferred / unsupported markers
+
+
+class SafetyOut(BaseModel):
+    level: Literal["emergency", "urgent", "routine"]
+    signals: list[str]
+    advice: str
+
+
+class AbstentionOut(BaseModel):
+    abstain: bool
+    reason: str | None
+    probability: float | None
+    features: dict[str, float]
 
 
 class HitOut(BaseModel):
@@ -65,6 +81,7 @@ class IndexInfo(BaseModel):
 
 
 class AskResponse(BaseModel):
+    safety: SafetyOut | None = None  # first, so that advice comes before the answer
     answer: str
     sentences: list[SentenceOut]
     citations: list[CitationOut]
@@ -74,6 +91,9 @@ class AskResponse(BaseModel):
     index: IndexInfo
     disclaimer: str
     timings: dict[str, float]
+    abstention: AbstentionOut | None = None
+    notes: list[str] = Field(default_factory=list)
+    trace: dict[str, Any] | None = None
 
 
 class SearchResponse(BaseModel):
