@@ -77,14 +77,15 @@ class RetrievalEvaluator:
         return {m: round(float(scores[m]), 4) for m in METRICS} | {"queries": len(ids)}
 
 
-def support_cases(corpus: Path, queries: Path, qrels: Path, limit: int = 200,
-                  seed: int = 0) -> list[tuple[str, str, bool]]:
+def support_cases(corpus: Path, queries: Path, qrels: Path, limit: int = 200, seed: int = 0,
+                  spliced: bool = False) -> list[tuple[str, str, bool]]:
     """(passage text, answer sentence, is_supported) cases for measuring citation checking.
 
     Each dev query's relevant passage is the cited passage. Supported sentences are its own sentences
     with their first clause dropped where they have several (so they are not verbatim copies);
     unsupported ones come from another passage with the same title where one exists (same topic, other
-    facts — the hard case), else from a random passage.
+    facts — the hard case), else from a random passage. ``spliced`` makes the unsupported ones harder:
+    the first half of a true sentence joined to the second half of a foreign one (half right, half not).
     """
     import random
 
@@ -122,6 +123,9 @@ def support_cases(corpus: Path, queries: Path, qrels: Path, limit: int = 200,
             other = rng.choice(pool)
             foreign = [s for s in sentences(other) if s not in passage] if other not in rel else []
             if foreign:
-                cases.append((passage, rng.choice(foreign), False))
+                wrong = rng.choice(foreign)
+                if spliced:
+                    wrong = true[: len(true) // 2] + wrong[len(wrong) // 2:]
+                cases.append((passage, wrong, False))
                 break
     return cases

@@ -113,6 +113,20 @@ class SupportChecker:
                 offset += len(spans[j])
         return out
 
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Support score of each (sentence, passage text) pair, embedding every distinct text once."""
+        split = [[text[s:e] for s, e in split_sentences(text)] or [text] for _, text in pairs]
+        texts = list(dict.fromkeys([*(s for s, _ in pairs), *(x for parts in split for x in parts)]))
+        vectors = self.embedder.embed_passages(texts)
+        row = {t: i for i, t in enumerate(texts)}
+        w = self.config.lexical_weight
+        scores = []
+        for (sentence, _), parts in zip(pairs, split):
+            tokens = set(self.tokenize(sentence))
+            scores.append(max(w * self._lexical(tokens, part) + (1 - w) * float(vectors[row[sentence]] @
+                              vectors[row[part]]) for part in parts))
+        return scores
+
     def label(self, score: float) -> Label:
         if score >= self.config.supported:
             return "supported"
