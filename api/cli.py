@@ -116,14 +116,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     pipeline = _pipeline(args)
     answerable = [q for path in args.in_corpus for q in _questions(path, "question")]
+    groups = ["questions"] * len(answerable)
     if args.titles:
-        # The corpus' own topics, asked the way people ask: "<title>是什么？" and "<title>怎么治疗？".
+        # The corpus' own topics, asked the way people ask: "<title>是什么？" and "<title>怎么办？".
         titles = sorted({p.title for p in pipeline.index.passages if p.title})
         answerable += [f"{t}{suffix}" for t in titles for suffix in ("是什么？", "怎么办？")]
+        groups += ["titles"] * (len(answerable) - len(groups))
     unanswerable = _questions(args.out_of_corpus, "question")
     if not answerable or not unanswerable:
         raise ValueError("calibration needs both in-corpus and out-of-corpus questions")
-    result = calibrate(pipeline.abstainer, answerable, unanswerable, pipeline.index.index_id, args.target)
+    result = calibrate(pipeline.abstainer, answerable, unanswerable, pipeline.index.index_id, args.target,
+                       groups=groups)
     path = result.save(args.out or pipeline.index.path)
     print(json.dumps({"saved": str(path), "threshold": result.threshold, **result.rates}, ensure_ascii=False))
     return 0

@@ -147,21 +147,29 @@ class Calibration:
 
 
 def calibrate(abstainer: Abstainer, answerable: Sequence[str], unanswerable: Sequence[str], index_id: str,
-              target: float = 0.05, folds: int = 5) -> Calibration:
-    """Fit the model on all questions, and estimate its rates out of sample with k-fold cross-validation."""
+              target: float = 0.05, folds: int = 5, groups: Sequence[str] | None = None) -> Calibration:
+    """Fit the model on all questions, and estimate its rates out of sample with k-fold cross-validation.
+
+    ``groups`` names the source of each answerable question; the threshold then meets the target in
+    every group, so that many easy questions (corpus titles) cannot hide abstention on hard ones.
+    """
     x = np.array([[abstainer.features(q)[f] for f in FEATURES] for q in [*answerable, *unanswerable]])
     y = np.array([1.0] * len(answerable) + [0.0] * len(unanswerable))
     coef, intercept = fit_logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
-    threshold = threshold_for(p[y == 1], target)
-    rates = {"false_abstention": float(np.mean(p[y == 1] < threshold)),
+    names = np.array(list(groups) if groups is not None else ["all"] * len(answerable))
+    p_in = p[y == 1]
+    threshold = min(threshold_for(p_in[names == g], target) for g in set(names))
+    per_group = {f"false_abstention_{g}": float(np.mean(p_in[names == g] < threshold)) for g in sorted(set(names))}
+    rates = {"false_abstention": float(np.mean(p[y == 1] < threshold)), **per_group,
              "correct_abstention": float(np.mean(p[y == 0] < threshold)),
-             **_cross_validated(x, y, target, folds), "answerable": len(answerable),
+             **_cross_validated(x, y, target, folds, names), "answerable": len(answerable),
              "unanswerable": len(unanswerable)}
     return Calibration(tuple(float(c) for c in coef), float(intercept), threshold, index_id, target, rates)
 
 
-def _cross_validated(x: np.ndarray, y: np.ndarray, target: float, folds: int) -> dict[str, float]:
+def _cross_validated(x: np.ndarray, y: np.ndarray, target: float, folds: int,
+                     names: np.ndarray) -> dict[str, float]:
     fold = np.arange(len(y)) % folds
     rng = np.random.default_rng(0)
     rng.shuffle(fold)
@@ -170,7 +178,11 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, target: float, folds: int) ->
         train, test = fold != f, fold == f
         coef, intercept = fit_logistic(x[train], y[train])
         p_train = 1.0 / (1.0 + np.exp(-(x[train] @ coef + intercept)))
-        threshold = threshold_for(p_train[y[train] == 1], target)
+        train_in = p_train[y[train] == 1]
+        train_names = names[train[: len(names)]]
+        threshold = min(threshold_for(train_in[train_names == g], target) for g in set(train_names))
         abstained[test] = (x[test] @ coef + intercept) < np.log(threshold / (1 - threshold) + 1e-12)
-    return {"cv_false_abstention": float(np.mean(abstained[y == 1])),
+    cv_in = abstained[y == 1]
+    return {"cv_false_abstention": float(np.mean(cv_in)),
+            **{f"cv_false_abstention_{g}": float(np.mean(cv_in[names == g])) for g in sorted(set(names))},
             "cv_correct_abstention": float(np.mean(abstained[y == 0]))}
