@@ -69,10 +69,11 @@ def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn
 
 
 async def start_answer(p: RAGPipeline, question: str, history: list[Turn], top_k: int | None,
-                       mode: str | None, options: dict[str, Any] | None = None) -> Iterator[str | Answer]:
-    """Condense, retrieve and pack now, so that a bad request fails before any byte is streamed."""
+                       mode: str | None, options: dict[str, Any] | None = None, strict: bool | None = None,
+                       trace: bool = False) -> Iterator[str | Answer]:
+    """Triage, condense, retrieve and pack now, so that a bad request fails before any byte is streamed."""
     try:
-        return await run_in_threadpool(p.ask_stream, question, history, top_k, mode, options)
+        return await run_in_threadpool(p.ask_stream, question, history, top_k, mode, options, strict, trace)
     except PromptTooLongError as exc:
         raise ApiError(413, "prompt_too_long", str(exc)) from exc
 
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
         question = _check_text(body.question, "question", settings.max_question_chars)
         top_k = _check_top_k(body.top_k, settings)
         history = check_history([(t.question, t.answer) for t in body.history], settings)
-        items = await start_answer(p, question, history, top_k, body.mode)
+        items = await start_answer(p, question, history, top_k, body.mode, None, body.strict, body.trace)
         if body.stream:
             return EventSourceResponse(sse_events(items, p))
         return answer_json(await drain(items), p)

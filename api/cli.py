@@ -81,17 +81,54 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from api.app import answer_json
 
     pipeline = _pipeline(args)
-    answer = pipeline.ask(args.question, top_k=args.top_k, mode=args.mode)
+    answer = pipeline.ask(args.question, top_k=args.top_k, mode=args.mode, strict=args.strict or None,
+                          trace=args.trace)
     if args.json:
         print(json.dumps(answer_json(answer, pipeline), ensure_ascii=False, indent=2))
         return 0
     from rag.pipeline import DISCLAIMER
 
-    print(answer.answer or "（参考资料中没有找到相关内容）")
+    print(answer.answer or "（参考资料中没有找到相关内容）")  # safety advice, if any, leads the answer
     print()
     for c in answer.citations:
         print(f"[{c.marker}] 《{c.title}》 {c.chunk_id} ({c.source})")
+    for sentence, support in zip(answer.sentences, answer.support):
+        print(f"  {support.label:<11} {support.score:.2f}  {sentence.text[:40]}")
+    if args.trace and answer.trace:
+        print(json.dumps(answer.trace, ensure_ascii=False), file=sys.stderr)
     print(f"\n{DISCLAIMER}")
+    return 0
+
+
+def _questions(path: Path, key: str) -> list[str]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(str(json.loads(line)[key]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: expected a JSON object with {key!r}") from exc
+    return rows
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from rag.abstention import calibrate
+
+    pipeline = _pipeline(args)
+    answerable = [q for path in args.in_corpus for q in _questions(path, "question")]
+    groups = ["questions"] * len(answerable)
+    if args.titles:
+        # The corpus' own topics, asked the way people ask: "<title>是什么？" and "<title>怎么办？".
+        titles = sorted({p.title for p in pipeline.index.passages if p.title})
+        answerable += [f"{t}{suffix}" for t in titles for suffix in ("是什么？", "怎么办？")]
+        groups += ["titles"] * (len(answerable) - len(groups))
+    unanswerable = _questions(args.out_of_corpus, "question")
+    if not answerable or not unanswerable:
+        raise ValueError("calibration needs both in-corpus and out-of-corpus questions")
+    result = calibrate(pipeline.abstainer, answerable, unanswerable, pipeline.index.index_id, args.target,
+                       groups=groups)
+    path = result.save(args.out or pipeline.index.path)
+    print(json.dumps({"saved": str(path), "threshold": result.threshold, **result.rates}, ensure_ascii=False))
     return 0
 
 
@@ -175,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     retrieval_args(ask)
     ask.add_argument("--generator", choices=["extractive", "transformers"])
     ask.add_argument("--json", action="store_true")
+    ask.add_argument("--strict", action="store_true", help="drop sentences the references do not support")
+    ask.add_argument("--trace", action="store_true", help="also print the audit trace (stderr, JSON)")
     ask.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="evaluate").add_subparsers(dest="eval_command", required=True)
@@ -186,6 +225,18 @@ def parser() -> argparse.ArgumentParser:
     retr.add_argument("--limit", type=int, help="evaluate only the first N queries")
     retr.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     retr.set_defaults(func=cmd_eval_retrieval)
+
+    cal = sub.add_parser("calibrate", help="fit the abstention thresholds on in- and out-of-corpus questions")
+    cal.add_argument("--index", dest="index_dir", type=Path, help="index directory")
+    cal.add_argument("--in-corpus", dest="in_corpus", nargs="+", type=Path,
+                     default=sorted((Path(__file__).resolve().parent.parent / "tests/data/coverage").glob("*.jsonl")),
+                     help="JSONL files of answerable questions ({\"question\": ...})")
+    cal.add_argument("--out-of-corpus", dest="out_of_corpus", type=Path,
+                     default=Path(__file__).resolve().parent.parent / "tests/data/out_of_corpus.jsonl")
+    cal.add_argument("--no-titles", dest="titles", action="store_false", help="do not add corpus-title questions")
+    cal.add_argument("--target", type=float, default=0.05, help="highest false-abstention rate allowed")
+    cal.add_argument("--out", type=Path, help="folder for calibration.json (default: the index directory)")
+    cal.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser("serve", help="serve the HTTP API (builds the default index if missing)")
     serve.add_argument("--index", dest="index_dir", type=Path)

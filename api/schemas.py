@@ -20,6 +20,8 @@ class AskRequest(BaseModel):
     top_k: int | None = None
     mode: Mode | None = None
     stream: bool = Field(False, description="stream Server-Sent Events: 'delta' text pieces, then 'answer'")
+    strict: bool | None = Field(None, description="drop answer sentences the references do not support")
+    trace: bool = Field(False, description="return the audit trace with the answer")
 
 
 class SearchRequest(BaseModel):
@@ -42,6 +44,20 @@ class CitationOut(BaseModel):
 class SentenceOut(BaseModel):
     text: str
     citations: list[CitationOut]
+    support: dict[str, Any] | None = None  # label, score, evidence span, inferred / unsupported markers
+
+
+class SafetyOut(BaseModel):
+    level: Literal["emergency", "urgent", "routine"]
+    signals: list[str]
+    advice: str
+
+
+class AbstentionOut(BaseModel):
+    abstain: bool
+    reason: str | None
+    probability: float | None
+    features: dict[str, float]
 
 
 class HitOut(BaseModel):
@@ -66,6 +82,7 @@ class IndexInfo(BaseModel):
 
 
 class AskResponse(BaseModel):
+    safety: SafetyOut | None = None  # first, so that advice comes before the answer
     answer: str
     sentences: list[SentenceOut]
     citations: list[CitationOut]
@@ -76,6 +93,9 @@ class AskResponse(BaseModel):
     index: IndexInfo
     disclaimer: str
     timings: dict[str, float]
+    abstention: AbstentionOut | None = None
+    notes: list[str] = Field(default_factory=list)
+    trace: dict[str, Any] | None = None
 
 
 class SearchResponse(BaseModel):

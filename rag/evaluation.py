@@ -75,3 +75,57 @@ class RetrievalEvaluator:
                 run[qid] = collapse_to_documents(hits, self.depth) or {"__none__": 0.0}
         scores = evaluate(Qrels(self.qrels), Run(run), list(METRICS), make_comparable=True)
         return {m: round(float(scores[m]), 4) for m in METRICS} | {"queries": len(ids)}
+
+
+def support_cases(corpus: Path, queries: Path, qrels: Path, limit: int = 200, seed: int = 0,
+                  spliced: bool = False) -> list[tuple[str, str, bool]]:
+    """(passage text, answer sentence, is_supported) cases for measuring citation checking.
+
+    Each dev query's relevant passage is the cited passage. Supported sentences are its own sentences
+    with their first clause dropped where they have several (so they are not verbatim copies);
+    unsupported ones come from another passage with the same title where one exists (same topic, other
+    facts — the hard case), else from a random passage. ``spliced`` makes the unsupported ones harder:
+    the first half of a true sentence joined to the second half of a foreign one (half right, half not).
+    """
+    import random
+
+    from indexer.chunking import split_sentences
+
+    docs = {}
+    with corpus.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                obj = json.loads(line)
+                docs[str(obj["id"])] = (obj.get("title", ""), obj.get("text", ""))
+    by_title: dict[str, list[str]] = {}
+    for doc_id, (title, _) in docs.items():
+        by_title.setdefault(title, []).append(doc_id)
+    rng = random.Random(seed)
+    ids = sorted(docs)
+
+    def sentences(doc_id: str) -> list[str]:
+        text = docs[doc_id][1]
+        return [text[s:e] for s, e in split_sentences(text) if e - s >= 12]
+
+    cases: list[tuple[str, str, bool]] = []
+    relevant = read_qrels(qrels)
+    for qid in list(read_queries(queries))[:limit]:
+        rel = [d for d, grade in relevant.get(qid, {}).items() if grade > 0 and d in docs]
+        if not rel or not sentences(rel[0]):
+            continue
+        passage = docs[rel[0]][1]
+        true = rng.choice(sentences(rel[0]))
+        clauses = [c for c in true.split("，") if c]
+        cases.append((passage, "，".join(clauses[1:]) if len(clauses) > 2 else true, True))
+        title = docs[rel[0]][0]
+        pool = by_title[title] if title and len(by_title[title]) > 1 else ids
+        for _ in range(5):  # a few draws find a passage with usable sentences; no full scan of the pool
+            other = rng.choice(pool)
+            foreign = [s for s in sentences(other) if s not in passage] if other not in rel else []
+            if foreign:
+                wrong = rng.choice(foreign)
+                if spliced:
+                    wrong = true[: len(true) // 2] + wrong[len(wrong) // 2:]
+                cases.append((passage, wrong, False))
+                break
+    return cases

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from indexer.embedding import Embedder, SentenceTransformerEmbedder
 from indexer.index_dir import LoadedIndex, check_embedding, open_index
+from rag.abstention import Abstainer, Abstention, AbstentionConfig, Calibration
+from rag.audit import AuditLog, candidates_json, sha256
 from rag.citations import cite
 from rag.condense import Condenser, LLMCondenser, NoCondenser, RuleCondenser, TopicFinder
-from rag.prompt import PromptBuilder
+from rag.prompt import PackedPrompt, PromptBuilder
 from rag.protocols import GenerationRequest, Generator, Retriever
 from rag.retrievers import MODES, make_retrievers
 from rag.settings import Settings
+from rag.support import SupportChecker, render
+from rag.triage import Safety, Triage, mentions_dose
 from rag.types import Answer, Hit, Turn
 
 # ChiMed-GPT's own README warns that it is not a doctor; every answer carries that warning.
@@ -35,6 +39,18 @@ class _Timer:
 
 
 @dataclass(frozen=True)
+class _Run:
+    """What one ask carries from its eager part (retrieval) to its lazy part (generation)."""
+
+    question: str
+    query: str  # the standalone query retrieval used
+    mode: str | None
+    trace: bool
+    timer: _Timer
+    start: float
+
+
+@dataclass(frozen=True)
 class SearchResult:
     hits: list[Hit]
     timings: dict[str, float]
@@ -49,12 +65,37 @@ class RAGPipeline:
         self.settings = settings
         self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config())  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
+        self.triage = Triage()
+        self.support = SupportChecker(index.analyzer.tokenize, embedder, settings.support_config())
+        self.abstainer = Abstainer(self.retrievers["bm25"], self.retrievers["dense"], index.analyzer.tokenize,
+                                   frozenset(index.analyzer.lexicon.user_words), self._abstention_config())
+        self.audit = AuditLog(settings.audit_log, settings.audit_log_questions)
+        self.reranker = self._reranker()
         self.condenser = make_condenser(settings, index, generator)
+
+    def _abstention_config(self) -> AbstentionConfig:
+        """Settings win; else the calibration `chimed-rag calibrate` stored next to this index."""
+        s = self.settings
+        if s.abstention_coef is not None:
+            return AbstentionConfig(tuple(s.abstention_coef), s.abstention_intercept, s.abstention_threshold)
+        stored = Calibration.load(self.index.path)
+        if stored is not None and stored.index_id == self.index.index_id:
+            return stored.config()
+        return AbstentionConfig()
+
+    def _reranker(self) -> Any:
+        if not self.settings.rerank_model:
+            return None
+        from rag.rerank import CrossEncoderReranker, RerankConfig
+
+        return CrossEncoderReranker(RerankConfig(self.settings.rerank_model, self.settings.rerank_candidates,
+                                                 self.settings.device))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:
         index = open_index(settings.index_dir)
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
+        check_embedding(index.manifest, embedder.describe())
         return cls(index, embedder, build_generator(settings, index), settings)
 
     def index_info(self) -> dict[str, Any]:
@@ -64,10 +105,12 @@ class RAGPipeline:
 
     def answer_json(self, answer: Answer) -> dict[str, Any]:
         """The /v1/ask response body: the one serialisation the API, the OpenAI route and LangChain share."""
+        support = list(answer.support) + [None] * (len(answer.sentences) - len(answer.support))
         return {
+            "safety": answer.safety.to_json() if answer.safety else None,
             "answer": answer.answer,
-            "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations]}
-                          for s in answer.sentences],
+            "sentences": [{"text": s.text, "citations": [c.to_json() for c in s.citations],
+                           "support": x.to_json() if x else None} for s, x in zip(answer.sentences, support)],
             "citations": [c.to_json() for c in answer.citations],
             "passages": [h.to_json() for h in answer.passages],
             "dropped_markers": list(answer.dropped_markers),
@@ -76,6 +119,9 @@ class RAGPipeline:
             "index": self.index_info(),
             "disclaimer": DISCLAIMER,
             "timings": answer.timings,
+            "abstention": answer.abstention.to_json() if answer.abstention else None,
+            "notes": list(answer.notes),
+            "trace": answer.trace,
         }
 
     def search(self, query: str, top_k: int | None = None, mode: str | None = None) -> SearchResult:
@@ -88,48 +134,134 @@ class RAGPipeline:
         timer.stage("retrieve", start)
         return SearchResult(hits, timer.timings)
 
+    def retrieve(self, question: str, top_k: int, mode: str | None) -> SearchResult:
+        """Search, then rerank when a cross-encoder is configured."""
+        if self.reranker is None:
+            return self.search(question, top_k, mode)
+        found = self.search(question, max(top_k, self.settings.rerank_candidates), mode)
+        start = time.perf_counter()
+        hits = self.reranker.rerank(question, found.hits, top_k)
+        return SearchResult(hits, {**found.timings, "rerank_ms": round((time.perf_counter() - start) * 1000, 2)})
+
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
-            mode: str | None = None, options: dict[str, Any] | None = None) -> Answer:
+            mode: str | None = None, options: dict[str, Any] | None = None, strict: bool | None = None,
+            trace: bool = False) -> Answer:
         """The answer, produced by draining :meth:`ask_stream` (one code path for both)."""
         final: Answer | None = None
-        for item in self.ask_stream(question, history, top_k, mode, options):
+        for item in self.ask_stream(question, history, top_k, mode, options, strict, trace):
             if isinstance(item, Answer):
                 final = item
         assert final is not None  # ask_stream always ends with the answer
         return final
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
-                   mode: str | None = None, options: dict[str, Any] | None = None) -> Iterator[str | Answer]:
-        """Retrieve and pack the prompt now (errors raise here), then yield text pieces, then the Answer."""
+                   mode: str | None = None, options: dict[str, Any] | None = None, strict: bool | None = None,
+                   trace: bool = False) -> Iterator[str | Answer]:
+        """Triage, condense, retrieve and pack the prompt now (errors raise here); the returned iterator then
+        yields text pieces as they are generated and ends with the checked, cited Answer."""
         start = time.perf_counter()
         timer = _Timer()
-        t = time.perf_counter()
+        safety = self.triage.assess(question) if self.settings.triage else Safety("routine")
+        t = timer.stage("triage", start)
         query = self.condenser.condense(question, history) if history else question
         t = timer.stage("condense", t)
-        found = self.search(query, top_k or self.settings.prompt_passages, mode)
+        abstention = self.abstainer.decide(query) if self.settings.abstention else None
+        timer.stage("abstain", t)
+        found = self.retrieve(query, top_k or self.settings.prompt_passages, mode)
         timer.timings.update(found.timings)
+        run = _Run(question, query, mode, trace, timer, start)
+        if abstention is not None and abstention.abstain:
+            answer = self._abstained(question, found.hits, safety, abstention, timer)
+            return iter([answer.answer, self._finish(answer, run)])
         t = time.perf_counter()
         packed = self.prompts.build(question, found.hits, history)
         timer.stage("prompt", t)
         request = GenerationRequest(packed.text, question, packed.hits, options or {})
-        return self._generate(request, question, query, packed.tokens, timer, start)
+        return self._stream(request, packed, safety, abstention, strict, run)
 
-    def _generate(self, request: GenerationRequest, question: str, query: str, prompt_tokens: int,
-                  timer: _Timer, start: float) -> Iterator[str | Answer]:
+    def _stream(self, request: GenerationRequest, packed: PackedPrompt, safety: Safety,
+                abstention: Abstention | None, strict: bool | None, run: _Run) -> Iterator[str | Answer]:
+        if safety.advice:  # emergency advice comes first, before any generated word
+            yield _advice(safety) + "\n\n"
         t = time.perf_counter()
         pieces: list[str] = []
         for piece in self.generator.stream(request):
             pieces.append(piece)
             yield piece
-        t = timer.stage("generate", t)
-        cited = cite("".join(pieces).strip(), request.passages)
-        timer.stage("cite", t)
-        timer.stage("total", start)
-        yield Answer(
-            question=question, answer=cited.answer, sentences=cited.sentences, citations=cited.citations,
-            passages=request.passages, generator=self.generator.name, dropped_markers=cited.dropped_markers,
-            timings=timer.timings, prompt_tokens=prompt_tokens, standalone_query=query,
+        run.timer.stage("generate", t)
+        answer = self._checked("".join(pieces).strip(), packed, safety, abstention, strict, run)
+        if answer.notes:
+            yield "\n\n" + "\n\n".join(answer.notes)
+        yield self._finish(answer, run)
+
+    def _finish(self, answer: Answer, run: _Run) -> Answer:
+        run.timer.stage("total", run.start)
+        answer = replace(answer, timings=run.timer.timings, standalone_query=run.query)
+        logged = self.audit.record(self._trace(answer, run.mode), run.question)
+        return replace(answer, trace=logged if run.trace else None)
+
+    def _abstained(self, question: str, hits: list[Hit], safety: Safety, abstention: Abstention,
+                   timer: _Timer) -> Answer:
+        # No generator call: with this little evidence a fluent answer would be an unsupported one.
+        return Answer(question=question, answer=_with_advice(safety, abstention.message), sentences=(),
+                      citations=(), passages=tuple(hits), generator="none", timings=timer.timings,
+                      safety=safety, abstention=abstention)
+
+    def _checked(self, text: str, packed: PackedPrompt, safety: Safety, abstention: Abstention | None,
+                 strict: bool | None, run: _Run) -> Answer:
+        """Cite, withhold individual doses, check each sentence's support (strict mode drops the unsupported)."""
+        t = time.perf_counter()
+        cited = cite(text, packed.hits)
+        t = run.timer.stage("cite", t)
+        sentences, notes = list(cited.sentences), []
+        if safety.dose_request:
+            kept = [s for s in sentences if not mentions_dose(s.text)]
+            if len(kept) < len(sentences):
+                notes.append(f"已省略 {len(sentences) - len(kept)} 句含具体剂量的内容："
+                             "个体用药剂量请遵医嘱或咨询药师。")
+            sentences = kept
+        checked = self.support.check(sentences, packed.hits, strict)
+        if checked.dropped:
+            notes.append(f"严格模式：已删除 {len(checked.dropped)} 句参考资料不支持的内容。")
+        run.timer.stage("support", t)
+        changed = checked.sentences != cited.sentences
+        body = render(checked.sentences) if changed else cited.answer
+        citations = (tuple(dict.fromkeys(c for s in checked.sentences for c in s.citations)) if changed
+                     else cited.citations)
+        return Answer(
+            question=run.question, answer=_with_advice(safety, body, notes), sentences=checked.sentences,
+            citations=citations, passages=packed.hits, generator=self.generator.name,
+            dropped_markers=cited.dropped_markers, timings=run.timer.timings, prompt_tokens=packed.tokens,
+            safety=safety, support=checked.support, abstention=abstention, notes=tuple(notes),
+            trace={"prompt_sha256": sha256(packed.text), "prompt_tokens": packed.tokens},
         )
+
+    def _trace(self, answer: Answer, mode: str | None) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "index_id": self.index.index_id, "mode": mode or s.default_mode,
+            "fusion": {"method": s.fusion, "bm25_weight": s.bm25_weight, "candidates": s.fusion_candidates},
+            "rerank": s.rerank_model, "candidates": candidates_json(answer.passages),
+            "prompt_sha256": (answer.trace or {}).get("prompt_sha256"), "prompt_tokens": answer.prompt_tokens,
+            "generator": {"name": answer.generator,
+                          **(self.generator.describe() if answer.generator != "none" else {})},
+            "safety": answer.safety.to_json() if answer.safety else None,
+            "abstention": answer.abstention.to_json() if answer.abstention else None,
+            "support": [x.label for x in answer.support], "notes": list(answer.notes),
+            "timings": dict(answer.timings),
+        }
+
+
+def _advice(safety: Safety) -> str:
+    return f"【安全提示】{safety.advice}"
+
+
+def _with_advice(safety: Safety, body: str, notes: Sequence[str] = ()) -> str:
+    """Safety advice goes before the answer, notes on changes after it."""
+    parts = [_advice(safety)] if safety.advice else []
+    parts.append(body)
+    parts.extend(notes)
+    return "\n\n".join(p for p in parts if p)
 
 
 def make_condenser(settings: Settings, index: LoadedIndex, generator: Generator) -> Condenser:

@@ -24,6 +24,7 @@ from rag.generators.extractive import ExtractiveConfig
 from rag.generators.openai_backend import OpenAIConfig
 from rag.generators.transformers_llm import CHIMED_GPT, LLMConfig
 from rag.retrievers import HybridConfig
+from rag.support import SupportConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "CHIMED_RAG_CONFIG"
@@ -89,6 +90,23 @@ class Settings(BaseSettings):
     # OpenAI-compatible API served by us
     served_model_name: str = "chimed-rag"
 
+    # Trust: citation checking, abstention, triage, audit trace
+    support_lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
+    support_supported: float = Field(0.75, ge=0.0, le=1.0)
+    support_weak: float = Field(0.6, ge=0.0, le=1.0)
+    support_infer: float = Field(0.8, ge=0.0, le=1.0)
+    strict: bool = False  # drop unsupported answer sentences
+    triage: bool = True
+    abstention: bool = True
+    # Logistic model over retrieval evidence, fitted by `chimed-rag calibrate`; None: never abstain.
+    abstention_coef: list[float] | None = None
+    abstention_intercept: float = 0.0
+    abstention_threshold: float | None = None
+    audit_log: Path | None = None  # JSON lines file; None: the "chimed_rag.audit" logger only
+    audit_log_questions: bool = False  # questions can hold health data: off unless asked for
+    rerank_model: str | None = None  # sentence-transformers CrossEncoder hub id or path; None: no rerank
+    rerank_candidates: int = Field(20, ge=1)
+
     # API limits
     max_question_chars: int = Field(1000, ge=1)
     max_history_turns: int = Field(10, ge=0)
@@ -152,6 +170,10 @@ class Settings(BaseSettings):
                             context_window=self.llm_context_window, max_new_tokens=self.llm_max_new_tokens,
                             do_sample=self.llm_do_sample, top_p=self.llm_top_p, temperature=self.llm_temperature,
                             seed=self.llm_seed)
+
+    def support_config(self) -> SupportConfig:
+        return SupportConfig(lexical_weight=self.support_lexical_weight, supported=self.support_supported,
+                             weak=self.support_weak, infer=self.support_infer, strict=self.strict)
 
     def extractive_config(self) -> ExtractiveConfig:
         return ExtractiveConfig()

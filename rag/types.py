@@ -77,3 +77,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     prompt_tokens: int | None = None
     standalone_query: str = ""  # what retrieval searched for: the question, condensed with the conversation
+    # Trust layer (rag.triage, rag.support, rag.abstention, rag.audit); typed loosely here so that
+    # the record module does not import the components.
+    safety: Any = None  # rag.triage.Safety
+    support: tuple[Any, ...] = ()  # rag.support.SentenceSupport, one per kept sentence
+    abstention: Any = None  # rag.abstention.Abstention
+    notes: tuple[str, ...] = ()  # what the system changed in the answer (strict drops, withheld doses)
+    trace: dict[str, Any] | None = field(default=None, hash=False, compare=False)

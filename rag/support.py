@@ -1,0 +1,177 @@
+"""Sentence-level citation checking: how well does each answer sentence's cited passage support it?
+
+For a sentence and a passage, every passage sentence is compared with the answer sentence in two
+cheap ways: lexical coverage (share of the answer sentence's analyzer tokens — jieba words and
+character bigrams — found in the passage sentence) and embedding cosine with the pipeline's own
+embedder. The support score is their weighted sum at the best-matching passage sentence, whose span
+is reported as the evidence. Unmarked sentences that a retrieved passage clearly supports get an
+inferred citation; markers that point at a passage that does not support the sentence are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from indexer.chunking import split_sentences
+from indexer.embedding import Embedder
+from rag.citations import MARKER
+from rag.types import Citation, Hit, Sentence
+
+Label = Literal["supported", "weak", "unsupported"]
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    # Thresholds measured with bench/support_eval.py on cmeie-qa dev (see README, "Citation checking").
+    lexical_weight: float = 0.5
+    supported: float = 0.75
+    weak: float = 0.6
+    infer: float = 0.8  # an unmarked sentence gets an inferred citation from this score on
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The passage sentence that best supports an answer sentence."""
+
+    marker: int
+    chunk_id: str
+    span: tuple[int, int]  # within the passage text
+    text: str
+    score: float
+    lexical: float
+    semantic: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"marker": self.marker, "chunk_id": self.chunk_id, "span": list(self.span), "text": self.text,
+                "score": round(self.score, 4), "lexical": round(self.lexical, 4), "semantic": round(self.semantic, 4)}
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    text: str
+    label: Label
+    score: float
+    evidence: Evidence | None
+    inferred: tuple[int, ...] = ()  # markers added because a retrieved passage supports the sentence
+    unsupported_markers: tuple[int, ...] = ()  # markers whose passage does not support the sentence
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "score": round(self.score, 4),
+                "evidence": self.evidence.to_json() if self.evidence else None,
+                "inferred_citations": list(self.inferred), "unsupported_markers": list(self.unsupported_markers)}
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    sentences: tuple[Sentence, ...]  # with inferred citations added
+    support: tuple[SentenceSupport, ...]
+    dropped: tuple[str, ...] = ()  # sentences removed in strict mode
+
+
+class SupportChecker:
+    def __init__(self, tokenize: Callable[[str], list[str]], embedder: Embedder,
+                 config: SupportConfig | None = None) -> None:
+        self.tokenize = tokenize
+        self.embedder = embedder
+        self.config = config or SupportConfig()
+
+    def _passage_sentences(self, hit: Hit) -> list[tuple[int, int]]:
+        return split_sentences(hit.passage.text) or [(0, len(hit.passage.text))]
+
+    def _lexical(self, sentence_tokens: set[str], text: str) -> float:
+        if not sentence_tokens:
+            return 0.0
+        return len(sentence_tokens & set(self.tokenize(text))) / len(sentence_tokens)
+
+    def score_against(self, sentences: Sequence[str], hits: Sequence[Hit]) -> np.ndarray:
+        """[sentence, hit] → (score, lexical, semantic, best passage sentence) packed as an object array."""
+        spans = [self._passage_sentences(h) for h in hits]
+        flat = [h.passage.text[s:e] for h, hs in zip(hits, spans) for s, e in hs]
+        if not sentences or not flat:
+            return np.empty((len(sentences), len(hits)), dtype=object)
+        vectors = self.embedder.embed_passages([*sentences, *flat])
+        cosine = vectors[: len(sentences)] @ vectors[len(sentences):].T
+        w = self.config.lexical_weight
+        out = np.empty((len(sentences), len(hits)), dtype=object)
+        for i, sentence in enumerate(sentences):
+            tokens = set(self.tokenize(sentence))
+            offset = 0
+            for j, hit in enumerate(hits):
+                best: tuple[float, float, float, tuple[int, int]] | None = None
+                for k, (s, e) in enumerate(spans[j]):
+                    lex = self._lexical(tokens, hit.passage.text[s:e])
+                    sem = float(cosine[i, offset + k])
+                    candidate = (w * lex + (1 - w) * sem, lex, sem, (s, e))
+                    if best is None or candidate[0] > best[0]:
+                        best = candidate
+                out[i, j] = best
+                offset += len(spans[j])
+        return out
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Support score of each (sentence, passage text) pair, embedding every distinct text once."""
+        split = [[text[s:e] for s, e in split_sentences(text)] or [text] for _, text in pairs]
+        texts = list(dict.fromkeys([*(s for s, _ in pairs), *(x for parts in split for x in parts)]))
+        vectors = self.embedder.embed_passages(texts)
+        row = {t: i for i, t in enumerate(texts)}
+        w = self.config.lexical_weight
+        scores = []
+        for (sentence, _), parts in zip(pairs, split):
+            tokens = set(self.tokenize(sentence))
+            scores.append(max(w * self._lexical(tokens, part) + (1 - w) * float(vectors[row[sentence]] @
+                              vectors[row[part]]) for part in parts))
+        return scores
+
+    def label(self, score: float) -> Label:
+        if score >= self.config.supported:
+            return "supported"
+        return "weak" if score >= self.config.weak else "unsupported"
+
+    def check(self, sentences: Sequence[Sentence], hits: Sequence[Hit], strict: bool | None = None) -> CheckedAnswer:
+        strict = self.config.strict if strict is None else strict
+        texts = [MARKER.sub("", s.text).strip() for s in sentences]
+        table = self.score_against(texts, hits)
+        kept: list[Sentence] = []
+        support: list[SentenceSupport] = []
+        dropped: list[str] = []
+        for i, sentence in enumerate(sentences):
+            checked, result = self._check_one(sentence, table[i] if hits else [], hits)
+            if strict and result.label == "unsupported":
+                dropped.append(sentence.text)
+                continue
+            kept.append(checked)
+            support.append(result)
+        return CheckedAnswer(tuple(kept), tuple(support), tuple(dropped))
+
+    def _check_one(self, sentence: Sentence, row: Any, hits: Sequence[Hit]) -> tuple[Sentence, SentenceSupport]:
+        cited = [c.marker for c in sentence.citations]
+
+        def evidence(marker: int) -> Evidence:
+            score, lex, sem, (s, e) = row[marker - 1]
+            p = hits[marker - 1].passage
+            return Evidence(marker, p.chunk_id, (s, e), p.text[s:e], score, lex, sem)
+
+        scored = [evidence(m) for m in cited]
+        bad = tuple(ev.marker for ev in scored if ev.score < self.config.weak)
+        inferred: tuple[int, ...] = ()
+        citations = sentence.citations
+        if not cited and len(row):
+            best = max((evidence(m) for m in range(1, len(hits) + 1)), key=lambda ev: ev.score)
+            if best.score >= self.config.infer:
+                inferred = (best.marker,)
+                citations = (Citation.from_hit(best.marker, hits[best.marker - 1]),)
+                scored = [best]
+        top = max(scored, key=lambda ev: ev.score, default=None)
+        score = top.score if top else 0.0
+        result = SentenceSupport(sentence.text, self.label(score), score, top, inferred, bad)
+        return Sentence(sentence.text, citations), result
+
+
+def render(sentences: Sequence[Sentence]) -> str:
+    """The answer text again from (possibly filtered) sentences, each followed by its markers."""
+    return "".join(s.text + "".join(f"[{c.marker}]" for c in s.citations) for s in sentences)
