@@ -176,6 +176,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         build_index(settings.corpus, settings.index_dir, _embedder(settings), settings.build_config(),
                     show_progress=True)
+        # A fresh default index also gets its abstention thresholds, fitted on the shipped question sets.
+        print("calibrating abstention on the shipped question sets ...", file=sys.stderr)
+        if main(["calibrate", "--index", str(settings.index_dir)]) != 0:
+            print("warning: calibration failed; the server will not abstain", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
