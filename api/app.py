@@ -162,7 +162,8 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
             return EventSourceResponse(sse_events(items, p))
         return answer_json(await drain(items), p)
 
-    from api.openai_compat import add_openai_routes  # it builds on this module's helpers
+    from api.openai_compat import add_completions_route, add_openai_routes  # they build on this module's helpers
 
     add_openai_routes(app, settings, get_pipeline)
+    add_completions_route(app, settings, get_pipeline)
     return app

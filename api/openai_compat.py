@@ -1,4 +1,5 @@
-"""OpenAI-compatible chat API over the grounded QA: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""OpenAI-compatible API: ``POST /v1/chat/completions`` over the grounded QA, ``GET /v1/models``, and
+``POST /v1/completions``, which hands a raw prompt to the configured language model (what vLLM serves).
 
 The last user message is the question; earlier user/assistant pairs are the history; system messages are
 ignored (the ChiMed instruction is ours). The reply is the same answer as ``/v1/ask``: its text is the
@@ -17,11 +18,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
-from api.schemas import ChatCompletionRequest, ChatMessage
+from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
 from rag.pipeline import RAGPipeline
+from rag.protocols import GenerationRequest
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -91,9 +93,9 @@ async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str
     yield {"data": "[DONE]"}
 
 
-def generation_options(body: ChatCompletionRequest) -> dict[str, Any]:
+def generation_options(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
     """The client's sampling fields, as generator options (the extractive backend has none to apply)."""
-    options: dict[str, Any] = {"max_new_tokens": body.max_completion_tokens or body.max_tokens,
+    options: dict[str, Any] = {"max_new_tokens": getattr(body, "max_completion_tokens", None) or body.max_tokens,
                                "temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}
     if body.temperature == 0:
         options.update(do_sample=False, temperature=None)
@@ -125,3 +127,50 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
         if body.stream:
             return EventSourceResponse(chunk_events(items, p, model_name, cid))
         return completion_json(await drain(items), p, model_name, cid)
+
+
+async def text_completion_events(pieces: Iterator[str], model: str, cid: str) -> AsyncIterator[dict[str, str]]:
+    created = int(time.time())
+
+    def chunk(text: str, finish: str | None = None) -> dict[str, str]:
+        body = {"id": cid, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+        return {"data": json.dumps(body, ensure_ascii=False)}
+
+    try:
+        async for piece in iterate_in_threadpool(pieces):
+            yield chunk(piece)
+        yield chunk("", "stop")
+    except Exception:
+        log.exception("error while streaming")
+        yield {"data": json.dumps({"error": {"code": "internal_error", "message": "internal server error"}})}
+    yield {"data": "[DONE]"}
+
+
+def add_completions_route(app: FastAPI, settings: Settings, get_pipeline: Callable[[Request], RAGPipeline]) -> None:
+    model_name = settings.served_model_name
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request) -> Any:
+        if body.model != model_name:
+            raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
+                                                  f"{model_name!r} (see GET /v1/models)")
+        if body.n not in (None, 1):
+            raise ApiError(400, "unsupported_n", "only n=1 is supported")
+        p = get_pipeline(request)
+        if p.generator.name == "extractive":
+            raise ApiError(400, "no_language_model", "raw completions need a language model generator "
+                                                     "(CHIMED_RAG_GENERATOR=transformers or openai)")
+        if not body.prompt.strip():
+            raise ApiError(400, "empty_prompt", "'prompt' must not be empty or whitespace")
+        generation = GenerationRequest(body.prompt, body.prompt, (), generation_options(body))
+        cid = f"cmpl-{uuid.uuid4().hex}"
+        if body.stream:
+            return EventSourceResponse(text_completion_events(p.generator.stream(generation), model_name, cid))
+        text = await run_in_threadpool(p.generator.generate, generation)
+        prompt_tokens = p.generator.count_tokens(body.prompt)
+        completion_tokens = p.generator.count_tokens(text) if text else 0
+        return {"id": cid, "object": "text_completion", "created": int(time.time()), "model": model_name,
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}

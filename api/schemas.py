@@ -133,3 +133,18 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = None
     user: str | None = None
+
+
+class CompletionRequest(BaseModel):
+    """OpenAI's (legacy) completions request: the prompt goes to the generator as is, no retrieval."""
+
+    model: str
+    prompt: str
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = None
+    user: str | None = None

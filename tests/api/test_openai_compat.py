@@ -75,3 +75,10 @@ def test_langchain_chain_gives_the_same_object_as_the_server(server: str, corpus
     served = httpx.post(f"{server}/v1/ask", json={"question": "高血压吃什么药"}, timeout=60).json()
     out.pop("timings"), served.pop("timings")
     assert out == served
+
+
+def test_raw_completions_need_a_language_model(server: str) -> None:
+    import httpx
+
+    r = httpx.post(f"{server}/v1/completions", json={"model": "chimed-rag", "prompt": "[human]:感冒\n[bot]:"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "no_language_model"

@@ -1,8 +1,8 @@
 """The ``openai`` generator backend against a real OpenAI-compatible server on loopback.
 
-The server is a second ``chimed-rag serve`` whose /v1/chat/completions runs the transformers backend on a
-real small LLaMA (SmolLM2-135M); llama-cpp-python has no binary wheel for this platform, so chat mode is
-what is exercised here (vLLM/TGI serve ChiMed-GPT through completions mode, the default).
+The server is a second ``chimed-rag serve`` running the transformers backend on a real small LLaMA
+(SmolLM2-135M): its /v1/completions takes a raw prompt as vLLM's does (completions mode, the default, used
+for ChiMed-GPT) and its /v1/chat/completions serves chat mode. llama-cpp-python has no binary wheel here.
 """
 
 from __future__ import annotations
@@ -83,3 +83,24 @@ def test_pipeline_on_the_openai_backend_rewrites_follow_ups_with_the_llm(llm_ser
     assert answer.standalone_query  # whatever the tiny model wrote, or the rules if it wrote nothing usable
     streamed = list(pipeline.ask_stream("那要吃什么药", history))
     assert streamed[-1].answer == answer.answer  # type: ignore[union-attr]
+
+
+def test_completions_mode_sends_the_chimed_prompt_as_is(llm_server: str, tiny_index: Any, tiny_llama: Path) -> None:
+    from rag.generators.transformers_llm import LLMConfig, TransformersGenerator
+
+    backend = OpenAIGenerator(OpenAIConfig(base_url=llm_server, model="smollm2", mode="completions",
+                                           max_new_tokens=16, do_sample=False, timeout=120))
+    text = backend.generate(request(tiny_index))
+    assert isinstance(text, str) and text
+    assert "".join(backend.stream(request(tiny_index))).strip() == text
+    # The server ran the raw prompt through the same greedy model: the same words come back.
+    local = TransformersGenerator(LLMConfig(model=str(tiny_llama), max_new_tokens=16, do_sample=False))
+    assert local.generate(request(tiny_index)) == text
+
+
+def test_completions_endpoint_rejects_bad_requests(llm_server: str) -> None:
+    import httpx
+
+    base = llm_server.removesuffix("/v1")
+    assert httpx.post(f"{base}/v1/completions", json={"model": "smollm2", "prompt": "  "}).status_code == 400
+    assert httpx.post(f"{base}/v1/completions", json={"model": "nope", "prompt": "x"}).status_code == 404
