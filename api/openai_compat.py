@@ -93,6 +93,14 @@ async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str
     yield {"data": "[DONE]"}
 
 
+def check_model_and_n(body: ChatCompletionRequest | CompletionRequest, model_name: str) -> None:
+    if body.model != model_name:
+        raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
+                                              f"{model_name!r} (see GET /v1/models)")
+    if body.n not in (None, 1):
+        raise ApiError(400, "unsupported_n", "only n=1 is supported")
+
+
 def generation_options(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
     """The client's sampling fields, as generator options (the extractive backend has none to apply)."""
     options: dict[str, Any] = {"max_new_tokens": getattr(body, "max_completion_tokens", None) or body.max_tokens,
@@ -112,11 +120,7 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
-        if body.model != model_name:
-            raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
-                                                  f"{model_name!r} (see GET /v1/models)")
-        if body.n not in (None, 1):
-            raise ApiError(400, "unsupported_n", "only n=1 is supported")
+        check_model_and_n(body, model_name)
         p = get_pipeline(request)
         question, turns = split_messages(body.messages)
         question = _check_text(question, "question", settings.max_question_chars)
@@ -152,11 +156,7 @@ def add_completions_route(app: FastAPI, settings: Settings, get_pipeline: Callab
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Any:
-        if body.model != model_name:
-            raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
-                                                  f"{model_name!r} (see GET /v1/models)")
-        if body.n not in (None, 1):
-            raise ApiError(400, "unsupported_n", "only n=1 is supported")
+        check_model_and_n(body, model_name)
         p = get_pipeline(request)
         if p.generator.name == "extractive":
             raise ApiError(400, "no_language_model", "raw completions need a language model generator "
