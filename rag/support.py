@@ -73,6 +73,9 @@ class CheckedAnswer:
     dropped: tuple[str, ...] = ()  # sentences removed in strict mode
 
 
+VERBATIM_MIN_CHARS = 8
+
+
 class SupportChecker:
     def __init__(self, tokenize: Callable[[str], list[str]], embedder: Embedder,
                  config: SupportConfig | None = None) -> None:
@@ -88,30 +91,51 @@ class SupportChecker:
             return 0.0
         return len(sentence_tokens & set(self.tokenize(text))) / len(sentence_tokens)
 
-    def score_against(self, sentences: Sequence[str], hits: Sequence[Hit]) -> np.ndarray:
-        """[sentence, hit] → (score, lexical, semantic, best passage sentence) packed as an object array."""
-        spans = [self._passage_sentences(h) for h in hits]
-        flat = [h.passage.text[s:e] for h, hs in zip(hits, spans) for s, e in hs]
-        if not sentences or not flat:
-            return np.empty((len(sentences), len(hits)), dtype=object)
-        vectors = self.embedder.embed_passages([*sentences, *flat])
-        cosine = vectors[: len(sentences)] @ vectors[len(sentences):].T
-        w = self.config.lexical_weight
+    def score_against(self, sentences: Sequence[str], hits: Sequence[Hit],
+                      needed: Sequence[set[int]] | None = None) -> np.ndarray:
+        """[sentence, hit] → (score, lexical, semantic, best passage sentence) packed as an object array.
+
+        Only the pairs in ``needed`` (hit indices per sentence; None: all) are scored. A sentence found word
+        for word in a passage is fully supported there without embedding anything (extractive answers are
+        all such), so the encoder only runs for paraphrased sentences — it dominated answer latency.
+        """
         out = np.empty((len(sentences), len(hits)), dtype=object)
+        wanted = [set(range(len(hits))) if needed is None else needed[i] for i in range(len(sentences))]
+        spans = [self._passage_sentences(h) for h in hits]
+        todo: list[tuple[int, int]] = []
         for i, sentence in enumerate(sentences):
-            tokens = set(self.tokenize(sentence))
-            offset = 0
-            for j, hit in enumerate(hits):
-                best: tuple[float, float, float, tuple[int, int]] | None = None
-                for k, (s, e) in enumerate(spans[j]):
-                    lex = self._lexical(tokens, hit.passage.text[s:e])
-                    sem = float(cosine[i, offset + k])
-                    candidate = (w * lex + (1 - w) * sem, lex, sem, (s, e))
-                    if best is None or candidate[0] > best[0]:
-                        best = candidate
-                out[i, j] = best
-                offset += len(spans[j])
+            core = sentence.rstrip("。！？；;!?.")
+            for j in sorted(wanted[i]):
+                # Very short sentences match anywhere by chance: they take the embedded path.
+                where = hits[j].passage.text.find(core) if len(core) >= VERBATIM_MIN_CHARS else -1
+                if where >= 0:
+                    span = next(((s, e) for s, e in spans[j] if s <= where < e), (where, where + len(core)))
+                    out[i, j] = (1.0, 1.0, 1.0, span)
+                else:
+                    todo.append((i, j))
+        if todo:
+            self._score_embedded(sentences, hits, spans, todo, out)
         return out
+
+    def _score_embedded(self, sentences: Sequence[str], hits: Sequence[Hit], spans: list[list[tuple[int, int]]],
+                        todo: list[tuple[int, int]], out: np.ndarray) -> None:
+        rows = sorted({i for i, _ in todo})
+        cols = sorted({j for _, j in todo})
+        parts = {j: [hits[j].passage.text[s:e] for s, e in spans[j]] for j in cols}
+        texts = list(dict.fromkeys([*(sentences[i] for i in rows), *(x for j in cols for x in parts[j])]))
+        vectors = self.embedder.embed_passages(texts)
+        row = {t: k for k, t in enumerate(texts)}
+        w = self.config.lexical_weight
+        tokens = {i: set(self.tokenize(sentences[i])) for i in rows}
+        for i, j in todo:
+            best: tuple[float, float, float, tuple[int, int]] | None = None
+            for (s, e), part in zip(spans[j], parts[j]):
+                lex = self._lexical(tokens[i], part)
+                sem = float(vectors[row[sentences[i]]] @ vectors[row[part]])
+                candidate = (w * lex + (1 - w) * sem, lex, sem, (s, e))
+                if best is None or candidate[0] > best[0]:
+                    best = candidate
+            out[i, j] = best
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Support score of each (sentence, passage text) pair, embedding every distinct text once."""
@@ -135,7 +159,9 @@ class SupportChecker:
     def check(self, sentences: Sequence[Sentence], hits: Sequence[Hit], strict: bool | None = None) -> CheckedAnswer:
         strict = self.config.strict if strict is None else strict
         texts = [MARKER.sub("", s.text).strip() for s in sentences]
-        table = self.score_against(texts, hits)
+        # Cited sentences are checked against what they cite; unmarked ones against every passage (inference).
+        needed = [{c.marker - 1 for c in s.citations} or set(range(len(hits))) for s in sentences]
+        table = self.score_against(texts, hits, needed)
         kept: list[Sentence] = []
         support: list[SentenceSupport] = []
         dropped: list[str] = []
