@@ -21,7 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
-from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
+from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, OpenAIRequest
 from rag.pipeline import RAGPipeline
 from rag.protocols import GenerationRequest
 from rag.settings import Settings
@@ -93,7 +93,7 @@ async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str
     yield {"data": "[DONE]"}
 
 
-def check_model_and_n(body: ChatCompletionRequest | CompletionRequest, model_name: str) -> None:
+def check_model_and_n(body: OpenAIRequest, model_name: str) -> None:
     if body.model != model_name:
         raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; this server serves "
                                               f"{model_name!r} (see GET /v1/models)")
@@ -101,7 +101,7 @@ def check_model_and_n(body: ChatCompletionRequest | CompletionRequest, model_nam
         raise ApiError(400, "unsupported_n", "only n=1 is supported")
 
 
-def generation_options(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+def generation_options(body: OpenAIRequest) -> dict[str, Any]:
     """The client's sampling fields, as generator options (the extractive backend has none to apply)."""
     options: dict[str, Any] = {"max_new_tokens": getattr(body, "max_completion_tokens", None) or body.max_tokens,
                                "temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}

@@ -117,34 +117,30 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat request; max_tokens, temperature, top_p and seed go to the generator."""
+class OpenAIRequest(BaseModel):
+    """Fields shared by OpenAI's chat and completions requests; sampling fields go to the generator."""
 
     model: str
-    messages: list[ChatMessage] = Field(..., min_length=1)
     stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = None
+    user: str | None = None
+
+
+class ChatCompletionRequest(OpenAIRequest):
+    """OpenAI's chat request over the grounded QA."""
+
+    messages: list[ChatMessage] = Field(..., min_length=1)
     top_k: int | None = None  # extension: passages to retrieve
     mode: Mode | None = None  # extension: retrieval mode
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int | None = None
-    user: str | None = None
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(OpenAIRequest):
     """OpenAI's (legacy) completions request: the prompt goes to the generator as is, no retrieval."""
 
-    model: str
     prompt: str
-    stream: bool = False
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int | None = None
-    user: str | None = None
