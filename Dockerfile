@@ -18,6 +18,8 @@ COPY indexer indexer
 COPY rag rag
 COPY api api
 COPY corpus corpus
+# The question sets `chimed-rag calibrate` and `chimed-rag triage fit` learn from.
+COPY tests/data tests/data
 # Editable install: settings resolve corpus/ and indexes/ relative to /app.
 RUN pip install -e .
 EXPOSE 8000

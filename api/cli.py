@@ -15,6 +15,7 @@ from typing import Any
 
 from indexer.errors import IndexerError
 from rag.settings import Settings
+from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -132,6 +133,57 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _triage_cases(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    cases = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+                if case["level"] not in ("emergency", "urgent", "routine") or not str(case["text"]).strip():
+                    raise ValueError
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{number}: expected {{\"text\": ..., \"level\": "
+                                 "emergency|urgent|routine}") from exc
+            cases.append(case)
+    return cases
+
+
+def cmd_triage_fit(args: argparse.Namespace) -> int:
+    from rag.triage import is_general_question
+    from rag.triage_model import fit
+
+    cases = _triage_cases(args.cases)
+    embedder = _embedder(_settings(args))
+    texts = [c["text"] for c in cases]
+    description = embedder.describe()
+    model = fit(texts, [c["level"] != "routine" for c in cases], embedder.embed_queries,
+                {"model": description["model"], "dimension": description["dimension"]},
+                covered=[is_general_question(t) for t in texts])
+    path = model.save(args.out)
+    print(json.dumps({"saved": str(path), "threshold": model.threshold, **model.rates}, ensure_ascii=False))
+    return 0
+
+
+def cmd_triage_eval(args: argparse.Namespace) -> int:
+    from rag.triage import Triage
+    from rag.triage_model import TriageModel
+
+    cases = _triage_cases(args.cases)
+    model = None if args.rules_only else TriageModel.load(args.model)
+    embed = _embedder(_settings(args)).embed_queries if model else None
+    triage = Triage(model=model, embed=embed)
+    flagged = [triage.assess(c["text"]).level != "routine" for c in cases]
+    alarms = [c["level"] != "routine" for c in cases]
+    found = sum(f and a for f, a in zip(flagged, alarms))
+    false = sum(f and not a for f, a in zip(flagged, alarms))
+    report = {"cases": len(cases), "recall": found / max(1, sum(alarms)),
+              "false_alarm": false / max(1, len(cases) - sum(alarms)), "model": model is not None}
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     from indexer.index_dir import open_index
     from rag.evaluation import RetrievalEvaluator, read_qrels, read_queries
@@ -241,6 +293,20 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--target", type=float, default=0.05, help="highest false-abstention rate allowed")
     cal.add_argument("--out", type=Path, help="folder for calibration.json (default: the index directory)")
     cal.set_defaults(func=cmd_calibrate)
+
+    data = Path(__file__).resolve().parent.parent / "tests" / "data"
+    triage = sub.add_parser("triage", help="the learned red-flag backstop").add_subparsers(
+        dest="triage_command", required=True)
+    tfit = triage.add_parser("fit", help="fit it on labelled cases ({\"text\", \"level\"} JSONL)")
+    tfit.add_argument("--cases", nargs="+", type=Path,
+                      default=[data / "triage.jsonl", data / "triage_blind_a.jsonl"])
+    tfit.add_argument("--out", type=Path, default=TRIAGE_MODEL, help="model file (default: the shipped one)")
+    tfit.set_defaults(func=cmd_triage_fit)
+    teval = triage.add_parser("eval", help="recall and false-alarm rate of rules (+ model) on labelled cases")
+    teval.add_argument("--cases", nargs="+", type=Path, default=[data / "triage_blind_b.jsonl"])
+    teval.add_argument("--model", type=Path, default=TRIAGE_MODEL)
+    teval.add_argument("--rules-only", action="store_true")
+    teval.set_defaults(func=cmd_triage_eval)
 
     serve = sub.add_parser("serve", help="serve the HTTP API (builds the default index if missing)")
     serve.add_argument("--index", dest="index_dir", type=Path)

@@ -126,7 +126,7 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
         question = _check_text(question, "question", settings.max_question_chars)
         history = check_history(turns, settings)
         items = await start_answer(p, question, history, _check_top_k(body.top_k, settings), body.mode,
-                                   generation_options(body))
+                                   generation_options(body), body.strict, body.trace)
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return EventSourceResponse(chunk_events(items, p, model_name, cid))

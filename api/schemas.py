@@ -137,6 +137,8 @@ class ChatCompletionRequest(OpenAIRequest):
     messages: list[ChatMessage] = Field(..., min_length=1)
     top_k: int | None = None  # extension: passages to retrieve
     mode: Mode | None = None  # extension: retrieval mode
+    strict: bool | None = Field(None, description="extension: drop answer sentences the references do not support")
+    trace: bool = Field(False, description="extension: return the audit trace (in chimed_rag.trace)")
     max_completion_tokens: int | None = None
 
 

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 RESULTS = ROOT / "bench" / "results"
 DATASETS = ("cmeie-qa", "kuake-qtr", "toyhom-qa")
+# The fast encoder the suite measures next to torch fp32 (indexer/openvino_backend.py).
+FAST_BACKEND = "openvino-int8"
 
 
 @dataclass(frozen=True)

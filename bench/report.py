@@ -44,10 +44,20 @@ def render(results: dict[str, Any], source: str) -> str:
         lines.append("")
     if "scale" in results:
         s = results["scale"]
-        lines += [f"### Scale ({s['vectors']:,} synthetic vectors, dim {s['dimension']})", ""]
-        header = ["index", "build s", "code bytes", "bytes/vector (all)", "p50 ms", "p99 ms", "recall@10 vs exact"]
-        lines += _table(header, [[k, v["build_s"], v["code_bytes"], v["bytes_per_vector"], v["latency"]["p50_ms"],
-                                  v["latency"]["p99_ms"], v["recall@10"]] for k, v in s.items() if isinstance(v, dict)])
+        lines += [f"### Scale ({s['vectors']:,} synthetic chunks, dim {s['dimension']}, {s['queries']} queries)", "",
+                  f"Vectors: {s['source']}. Exact search for the ground truth took {s['exact_search_s']} s.", ""]
+        header = ["index", "build s", "peak RSS growth MB", "code bytes", "bytes/vector (all)", "p50 ms", "p99 ms",
+                  "recall@10 vs exact"]
+        dense = {k: v for k, v in s.items() if isinstance(v, dict) and "recall@10" in v}
+        lines += _table(header, [[k, v["build_s"], v.get("peak_rss_growth_mb"), v["code_bytes"], v["bytes_per_vector"],
+                                  v["latency"]["p50_ms"], v["latency"]["p99_ms"], v["recall@10"]]
+                                 for k, v in dense.items()])
+        if "bm25" in s:
+            b = s["bm25"]
+            lines += ["", f"BM25: {b['rows']:,} rows ({b['distinct_texts']:,} distinct real chunk texts repeated; "
+                      f"analysing them took {b['analyse_distinct_s']} s), bm25s build {b['build_s']} s, "
+                      f"peak RSS growth {b.get('peak_rss_growth_mb')} MB, query (analyse + score + top 10) "
+                      f"p50 {b['latency']['p50_ms']} ms, p99 {b['latency']['p99_ms']} ms."]
         lines.append("")
     if "gpu" in results:
         lines += ["### GPU", "", str(results["gpu"]), ""]

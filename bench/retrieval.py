@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Dataset, peak_rss, percentiles
+from bench.common import FAST_BACKEND, ROOT, Dataset, peak_rss, percentiles
 from bench.langchain_pipeline import LangChainEnsemble, build_faiss
 from indexer.build import BuildConfig, build_index, index_text
 from indexer.chunking import Chunker
@@ -23,7 +23,6 @@ from rag.retrievers import HybridRetriever, make_retrievers
 from rag.settings import Settings
 
 log = logging.getLogger("bench")
-FAST_BACKEND = "onnxruntime-int8"
 
 
 def embedder(backend: str, threads: int | None = None) -> SentenceTransformerEmbedder:
@@ -85,7 +84,9 @@ def latency(runners: dict[str, Any], queries: list[str], before: Any, warmup: in
     return {name: percentiles(s) for name, s in samples.items()}
 
 
-def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool, with_build: bool) -> dict:
+def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool, with_build: bool,
+                keep: dict[str, list] | None = None) -> dict:
+    """One dev set; ``keep`` (when given) collects the int8 passage vectors and chunk texts for --scale."""
     result: dict[str, Any] = {"dataset": dataset.name, "queries": len(dataset.queries)}
     fp32, fast = embedder("torch"), embedder(FAST_BACKEND)
     folder = resolve_model_path(fp32.config.model, fp32.config.cache_dir)
@@ -103,6 +104,9 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
     result["build_ratio_int8_vs_langchain"] = round(
         result["build_ours_int8"]["passages_per_s"] / result["build_langchain"]["passages_per_s"], 2)
 
+    if keep is not None:
+        keep["vectors"].append(index8.faiss_index.reconstruct_n(0, index8.faiss_index.ntotal))
+        keep["texts"].extend(texts)
     ours32 = make_retrievers(index32, fp32, Settings().hybrid_config())
     ours8 = make_retrievers(index8, fast, Settings().hybrid_config())
     lc = LangChainEnsemble(store, texts, index32.passages, k=100)

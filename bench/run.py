@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bench.common import DATASETS, RESULTS, ROOT, load_dataset, machine_info
+from bench.common import DATASETS, FAST_BACKEND, RESULTS, ROOT, load_dataset, machine_info
 from bench.report import write_readme
 
 log = logging.getLogger("bench")
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chimed-bench-") as tmp:
         work = Path(tmp)
         first_index: Path | None = None
+        keep: dict[str, list] = {"vectors": [], "texts": [], "queries": [], "backend": [FAST_BACKEND]}
         if "retrieval" not in args.skip:
             from bench.retrieval import run_dataset
 
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                 dataset = load_dataset(name, args.max_docs, work, args.max_queries)
                 results["retrieval"][name] = run_dataset(
                     dataset, work, args.latency_queries if i == 0 else 0, reuse=not args.no_reuse,
-                    with_build=True)
+                    with_build=True, keep=keep)
+                keep["queries"].extend(dataset.all_queries)
                 if first_index is None:
                     first_index = work / f"{name}-int8"
         if "http" not in args.skip:
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             index = first_index if first_index and first_index.exists() else _small_index(work)
             dataset = load_dataset(args.datasets[0], args.max_docs, work)
             texts = dataset.all_queries[:400]
-            results["http"] = run_http(index, "onnxruntime-int8", texts, args.http_seconds, args.http_clients)
+            results["http"] = run_http(index, FAST_BACKEND, texts, args.http_seconds, args.http_clients)
         if "gpu" not in args.skip:
             from bench.gpu import run_gpu
             from rag.settings import Settings
@@ -95,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.scale or args.smoke:
             from bench.scale import run_scale
 
+            if not keep["vectors"]:
+                _cached_dev_data(args, keep)
             log.info("scale part: %d vectors", args.scale_vectors)
-            results["scale"] = run_scale(args.scale_vectors, queries=200 if args.smoke else 1000)
+            results["scale"] = run_scale(args.scale_vectors, queries=200 if args.smoke else 1000,
+                                         **_real_data(keep, 200 if args.smoke else 1000))
     results["total_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{args.name or ('smoke' if args.smoke else 'full')}.json"
@@ -107,6 +112,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _real_data(keep: dict[str, list], queries: int) -> dict[str, Any]:
+    """Real passage vectors, query embeddings (the int8 encoder that built them) and texts for --scale."""
+    if not keep["vectors"]:
+        return {}
+    import random
+
+    import numpy as np
+
+    from bench.retrieval import embedder
+
+    pool = list(dict.fromkeys(keep["queries"]))
+    random.Random(0).shuffle(pool)
+    pool = pool[:queries]
+    queries_vectors = embedder(keep["backend"][0]).embed_queries(pool)  # the encoder that built the vectors
+    return {"real_vectors": np.concatenate(keep["vectors"]), "real_queries": queries_vectors,
+            "texts": keep["texts"], "query_texts": pool}
+
+
+def _cached_dev_data(args: argparse.Namespace, keep: dict[str, list]) -> None:
+    """With the retrieval part skipped: the fp32 dev indexes the test suite cached, where present."""
+    from bench.retrieval import _test_cache_index, embedder
+    from indexer.build import BuildConfig
+    from indexer.index_dir import open_index
+
+    fp32 = embedder("torch")
+    for name in args.datasets:
+        dataset = load_dataset(name)
+        cached = _test_cache_index(dataset, fp32, BuildConfig(skip_empty=True))
+        if not (cached / "manifest.json").exists():
+            continue
+        index = open_index(cached)
+        keep["vectors"].append(index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal))
+        keep["texts"].extend(p.text for p in index.passages)
+        keep["queries"].extend(dataset.all_queries)
+        keep["backend"] = ["torch"]
+
+
 def _small_index(work: Path) -> Path:
     """An index of the shipped corpus's first documents for the HTTP part when retrieval is skipped."""
     from bench.retrieval import embedder
@@ -115,7 +157,7 @@ def _small_index(work: Path) -> Path:
 
     out = work / "http-index"
     docs = sorted((ROOT / "corpus" / "docs").rglob("*.md"))[:20]
-    build_index(docs, out, embedder("onnxruntime-int8"), Settings().build_config())
+    build_index(docs, out, embedder(FAST_BACKEND), Settings().build_config())
     return out
 
 

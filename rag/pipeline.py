@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from rag.retrievers import MODES, make_retrievers
 from rag.settings import Settings
 from rag.support import SupportChecker, render
 from rag.triage import Safety, Triage, mentions_dose
+from rag.triage_model import TriageModel
 from rag.types import Answer, Hit, Turn
 
 # ChiMed-GPT's own README warns that it is not a doctor; every answer carries that warning.
@@ -26,6 +28,8 @@ DISCLAIMER = (
     "本回答由人工智能根据参考资料自动生成，仅供健康科普参考，不能替代执业医生的诊断和治疗建议。"
     "ChiMed-GPT 不是医生；如有身体不适、症状加重或任何疑问，请及时到正规医疗机构就医，紧急情况请拨打 120。"
 )
+
+log = logging.getLogger(__name__)
 
 
 class _Timer:
@@ -65,7 +69,7 @@ class RAGPipeline:
         self.settings = settings
         self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config())  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
-        self.triage = Triage()
+        self.triage = self._triage()
         self.support = SupportChecker(index.analyzer.tokenize, embedder, settings.support_config())
         self.abstainer = Abstainer(self.retrievers["bm25"], self.retrievers["dense"], index.analyzer.tokenize,
                                    frozenset(index.analyzer.lexicon.user_words), self._abstention_config())
@@ -97,6 +101,15 @@ class RAGPipeline:
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
         check_embedding(index.manifest, embedder.describe())
         return cls(index, embedder, build_generator(settings, index), settings)
+
+    def _triage(self) -> Triage:
+        """Rules, plus the learned backstop when its coefficients belong to this pipeline's embedder."""
+        model = TriageModel.load(self.settings.triage_model) if self.settings.triage_model else None
+        if model is not None and not model.fits(self.embedder.describe()):
+            log.warning("triage model %s was fitted for %s; using the rules only", self.settings.triage_model,
+                        model.embedding)
+            model = None
+        return Triage(model=model, embed=self.embedder.embed_queries if model else None)
 
     def index_info(self) -> dict[str, Any]:
         m = self.index.manifest
@@ -183,14 +196,20 @@ class RAGPipeline:
                 abstention: Abstention | None, strict: bool | None, run: _Run) -> Iterator[str | Answer]:
         if safety.advice:  # emergency advice comes first, before any generated word
             yield _advice(safety) + "\n\n"
+        # Text that the checks may withhold (strict mode, dose sentences) must not reach the reader
+        # before the checks ran: then the checked body is sent in one piece instead of token by token.
+        hold = safety.dose_request or self._strict(strict)
         t = time.perf_counter()
         pieces: list[str] = []
         for piece in self.generator.stream(request):
             pieces.append(piece)
-            yield piece
+            if not hold:
+                yield piece
         run.timer.stage("generate", t)
         answer = self._checked("".join(pieces).strip(), packed, safety, abstention, strict, run)
-        if answer.notes:
+        if hold:
+            yield answer.answer.removeprefix(_advice(safety) + "\n\n" if safety.advice else "")
+        elif answer.notes:
             yield "\n\n" + "\n\n".join(answer.notes)
         yield self._finish(answer, run)
 
@@ -233,8 +252,12 @@ class RAGPipeline:
             citations=citations, passages=packed.hits, generator=self.generator.name,
             dropped_markers=cited.dropped_markers, timings=run.timer.timings, prompt_tokens=packed.tokens,
             safety=safety, support=checked.support, abstention=abstention, notes=tuple(notes),
-            trace={"prompt_sha256": sha256(packed.text), "prompt_tokens": packed.tokens},
+            trace={"prompt_sha256": sha256(packed.text), "prompt_tokens": packed.tokens,
+                   "strict": self._strict(strict)},
         )
+
+    def _strict(self, strict: bool | None) -> bool:
+        return self.settings.strict if strict is None else strict
 
     def _trace(self, answer: Answer, mode: str | None) -> dict[str, Any]:
         s = self.settings
@@ -243,6 +266,7 @@ class RAGPipeline:
             "fusion": {"method": s.fusion, "bm25_weight": s.bm25_weight, "candidates": s.fusion_candidates},
             "rerank": s.rerank_model, "candidates": candidates_json(answer.passages),
             "prompt_sha256": (answer.trace or {}).get("prompt_sha256"), "prompt_tokens": answer.prompt_tokens,
+            "strict": (answer.trace or {}).get("strict"),
             "generator": {"name": answer.generator,
                           **(self.generator.describe() if answer.generator != "none" else {})},
             "safety": answer.safety.to_json() if answer.safety else None,

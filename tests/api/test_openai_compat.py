@@ -45,6 +45,18 @@ def test_streaming_sends_text_then_citations_in_the_final_chunk(client: OpenAI) 
     assert len(chunks) >= 4  # role chunk, several text pieces, final chunk
 
 
+def test_strict_and_trace_pass_through_extra_body(client: OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="chimed-rag", messages=[{"role": "user", "content": "感冒怎么处理？"}],
+        extra_body={"strict": True, "trace": True})
+    body: dict[str, Any] = (completion.choices[0].message.model_extra or {})["chimed_rag"]
+    assert body["trace"]["index_id"] == body["index"]["id"] and body["trace"]["candidates"]
+    assert body["trace"]["strict"] is True
+    assert all(s["support"]["label"] != "unsupported" for s in body["sentences"])
+    plain = client.chat.completions.create(model="chimed-rag", messages=[{"role": "user", "content": "头痛"}])
+    assert (plain.choices[0].message.model_extra or {})["chimed_rag"]["trace"] is None
+
+
 def test_conversation_becomes_history_and_a_standalone_query(client: OpenAI) -> None:
     completion = client.chat.completions.create(model="chimed-rag", messages=[
         {"role": "user", "content": "高血压是什么"},

@@ -47,6 +47,17 @@ def test_int8_model_is_cached_and_smaller(int8_embedder: SentenceTransformerEmbe
     assert q8.exists() and fp32.exists() and q8.stat().st_size < fp32.stat().st_size / 2
 
 
+def test_ffn_output_projections_stay_fp32(int8_embedder: SentenceTransformerEmbedder) -> None:
+    import onnx
+
+    root = Path(resolve_model_path(int8_embedder.config.model, int8_embedder.config.cache_dir))
+    nodes = onnx.load(str(ensure_onnx_model(root, quantize=True)), load_external_data=False).graph.node
+    float_matmuls = {n.name for n in nodes if n.op_type == "MatMul"}
+    int_matmuls = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert {f"/model/encoder/layer.{i}/output/dense/MatMul" for i in range(12)} <= float_matmuls
+    assert len(int_matmuls) == 12 * 5  # q, k, v, attention output, FFN in: int8 in every layer
+
+
 def test_backend_is_recorded_and_checked(tmp_path: Path, tiny_corpus: Path,
                                          int8_embedder: SentenceTransformerEmbedder) -> None:
     manifest = build_index([tiny_corpus], tmp_path / "idx", int8_embedder)
@@ -54,6 +65,10 @@ def test_backend_is_recorded_and_checked(tmp_path: Path, tiny_corpus: Path,
     check_embedding(open_index(tmp_path / "idx").manifest, int8_embedder.describe())
     with pytest.raises(ModelMismatchError, match="backend 'onnxruntime-int8' but 'torch'"):
         check_embedding(manifest, {**int8_embedder.describe(), "backend": "torch"})
+    # An index quantised another way (or before the scheme was recorded) is refused too.
+    older = {**manifest, "embedding": {k: v for k, v in manifest["embedding"].items() if k != "quantization"}}
+    with pytest.raises(ModelMismatchError, match="quantization None"):
+        check_embedding(older, int8_embedder.describe())
 
 
 def test_unknown_pooling_is_refused(tmp_path: Path) -> None:

@@ -64,3 +64,15 @@ def test_unsupported_precision_and_recall_on_cmeie_dev(checker: SupportChecker) 
     precision, recall = hits_ / max(1, flagged), hits_ / max(1, truth_unsupported)
     print(f"\nunsupported on {len(cases)} cmeie-qa dev sentences: precision={precision:.3f} recall={recall:.3f}")
     assert len(cases) >= 60 and precision >= 0.8 and recall >= 0.6
+
+
+def test_a_spliced_half_true_sentence_is_unsupported(hits: list[Hit], checker: SupportChecker) -> None:
+    # The first clause is the passage's, the second invented: as a whole it shares many tokens.
+    spliced = cite("普通感冒多由鼻病毒引起，长期服用维生素C可以根治慢性肾炎[1]。", hits)
+    paraphrase = cite("普通感冒多数由鼻病毒引起，一般一周左右能自己好[1]。", hits)
+    bad, = checker.check(spliced.sentences, hits).support
+    good, = checker.check(paraphrase.sentences, hits).support
+    assert bad.label == "unsupported" and bad.evidence is not None and bad.evidence.weakest_clause < 0.3
+    assert good.label != "unsupported" and good.evidence is not None and good.evidence.weakest_clause >= 0.3
+    no_clause_check = SupportChecker(checker.tokenize, checker.embedder, SupportConfig(clause_floor=0.0))
+    assert no_clause_check.check(spliced.sentences, hits).support[0].label != "unsupported"

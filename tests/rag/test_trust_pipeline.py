@@ -112,3 +112,36 @@ def test_calibrate_rejects_a_bad_question_file(tiny_index: Any, tmp_path: Path, 
     monkeypatch.setenv("CHIMED_RAG_INDEX_DIR", str(tiny_index.path))
     assert cli_main(["calibrate", "--in-corpus", str(bad), "--out", str(tmp_path)]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+UNSUPPORTED = "喝浓茶可以彻底治愈这种病。[1]"
+
+
+def _with_unsupported_sentence(p: RAGPipeline) -> RAGPipeline:
+    """The extractive answer plus one sentence no passage supports, streamed piece by piece."""
+    compose = p.generator.compose  # type: ignore[attr-defined]
+    p.generator.compose = lambda request: [*compose(request), UNSUPPORTED]  # type: ignore[attr-defined]
+    return p
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_streamed_text_never_shows_what_the_checks_withhold(tiny_index: Any, embedder: Any, strict: bool) -> None:
+    p = _with_unsupported_sentence(pipeline(tiny_index, embedder))
+    items = list(p.ask_stream("感冒了怎么办", strict=strict))
+    answer, deltas = items[-1], "".join(str(i) for i in items[:-1])
+    assert deltas == answer.answer  # the stream adds up to the answer in both modes
+    assert ("彻底治愈" in deltas) is not strict
+    if strict:
+        assert "严格模式" in answer.answer and "彻底治愈" not in answer.answer
+    else:
+        assert [s.label for s in answer.support][-1] == "unsupported"
+
+
+def test_dose_sentences_are_held_back_from_the_stream(tiny_index: Any, embedder: Any) -> None:
+    p = pipeline(tiny_index, embedder)
+    compose = p.generator.compose  # type: ignore[attr-defined]
+    p.generator.compose = lambda request: [*compose(request), "成人每次服用500毫克，每日3次。"]  # type: ignore[attr-defined]
+    items = list(p.ask_stream("感冒药我该吃几片"))
+    answer, deltas = items[-1], "".join(str(i) for i in items[:-1])
+    assert answer.safety.dose_request and deltas == answer.answer
+    assert "500毫克" not in deltas and "剂量" in deltas
