@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +101,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _questions(path: Path, key: str) -> list[str]:
+def _jsonl(path: Path, read: Callable[[Any], Any], expected: str) -> list[Any]:
+    """``read`` applied to each JSON line; any malformed line is reported by file and line number."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(str(json.loads(line)[key]))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: expected a JSON object with {key!r}") from exc
+                rows.append(read(json.loads(line)))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{number}: expected {expected}") from exc
     return rows
+
+
+def _questions(path: Path, key: str) -> list[str]:
+    return _jsonl(path, lambda row: str(row[key]), f"a JSON object with {key!r}")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -133,21 +138,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _triage_case(row: Any) -> dict[str, Any]:
+    if row["level"] not in ("emergency", "urgent", "routine") or not str(row["text"]).strip():
+        raise ValueError("bad case")
+    return dict(row)
+
+
 def _triage_cases(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    cases = []
-    for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                case = json.loads(line)
-                if case["level"] not in ("emergency", "urgent", "routine") or not str(case["text"]).strip():
-                    raise ValueError
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{number}: expected {{\"text\": ..., \"level\": "
-                                 "emergency|urgent|routine}") from exc
-            cases.append(case)
-    return cases
+    expected = '{"text": ..., "level": emergency|urgent|routine}'
+    return [case for path in paths for case in _jsonl(path, _triage_case, expected)]
 
 
 def cmd_triage_fit(args: argparse.Namespace) -> int:

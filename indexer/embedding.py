@@ -17,8 +17,7 @@ from indexer.openvino_backend import OPENVINO_BACKENDS, OpenVinoEncoder
 
 # Our own encoders for exported models: backend name -> (encoder class, int8?, quantisation scheme).
 EXPORTED_BACKENDS: dict[str, tuple[type[ExportedEncoder], bool, Callable[[], str] | None]] = {
-    **{name: (OnnxEncoder, q, (lambda: onnx_backend.QUANT_SCHEME) if q else None)
-       for name, q in ORT_BACKENDS.items()},
+    **{name: (OnnxEncoder, q, onnx_backend.quant_scheme if q else None) for name, q in ORT_BACKENDS.items()},
     **{name: (OpenVinoEncoder, q, openvino_backend.quant_scheme if q else None)
        for name, q in OPENVINO_BACKENDS.items()},
 }
@@ -81,11 +80,11 @@ class SentenceTransformerEmbedder:
         # The torch model still provides prompts and dimension; an exported backend only replaces encoding.
         self._model = SentenceTransformer(path, device=self.config.device,
                                           backend="torch" if exported else self.config.backend)
-        self._ort: ExportedEncoder | None = None
+        self._exported: ExportedEncoder | None = None
         self._scheme = exported[2]() if exported and exported[2] else None
         if exported:
             encoder, quantize, _ = exported
-            self._ort = encoder(path, OnnxConfig(quantize=quantize, threads=self.config.threads))
+            self._exported = encoder(path, OnnxConfig(quantize=quantize, threads=self.config.threads))
         if self.config.max_seq_length:
             self._model.max_seq_length = self.config.max_seq_length
         self._query_prompt = self._prompt(self.config.query_prompt, "query")
@@ -120,8 +119,8 @@ class SentenceTransformerEmbedder:
         } | ({"quantization": self._scheme} if self._scheme else {})
 
     def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool = False) -> np.ndarray:
-        if self._ort is not None:
-            vectors = self._ort.encode([prompt + t for t in texts], self.config.batch_size,
+        if self._exported is not None:
+            vectors = self._exported.encode([prompt + t for t in texts], self.config.batch_size,
                                        self.config.max_seq_length)
             return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
         vectors = self._model.encode(
