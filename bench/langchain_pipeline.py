@@ -50,9 +50,22 @@ class LangChainEnsemble:
         self.bm25 = BM25Retriever.from_documents(_documents(texts), preprocess_func=jieba.lcut, k=k)
         self.dense = store.as_retriever(search_kwargs={"k": k})
         self.ensemble = EnsembleRetriever(retrievers=[self.bm25, self.dense], weights=[0.5, 0.5])
+        self._memo: dict[tuple[str, str], list[Any]] = {}
 
     def retriever(self, mode: str) -> Any:
         return {"bm25": self.bm25, "dense": self.dense, "hybrid": self.ensemble}[mode]
+
+    def documents(self, mode: str, query: str) -> list[Any]:
+        """For the quality runs (untimed): each retriever's result is computed once per query, and the
+        ensemble fuses the two with its own ``weighted_reciprocal_rank``, exactly as its ``invoke`` does
+        (rank_fusion: invoke each retriever, then that method). Halves LangChain's share of the bench
+        wall time (its BM25 costs 68 ms per toyhom-qa query) without changing a single ranking."""
+        if mode == "hybrid":
+            return self.ensemble.weighted_reciprocal_rank([self.documents(m, query) for m in ("bm25", "dense")])
+        key = (mode, query)
+        if key not in self._memo:
+            self._memo[key] = self.retriever(mode).invoke(query)
+        return self._memo[key]
 
     def view(self, mode: str) -> _View:
         return _View(self, mode)
@@ -60,13 +73,17 @@ class LangChainEnsemble:
 
 class _View:
     def __init__(self, owner: LangChainEnsemble, mode: str) -> None:
-        self.owner, self.name = owner, f"langchain-{mode}"
+        self.owner, self.mode, self.name = owner, mode, f"langchain-{mode}"
         self.retriever = owner.retriever(mode)
 
     def search(self, query: str, top_k: int = 10) -> list[Hit]:
-        docs = self.retriever.invoke(query)[:top_k]
-        return [Hit(self.owner.passages[d.metadata["row"]], float(len(docs) - r), r + 1, {})
-                for r, d in enumerate(docs)]
+        """The timed path: the retriever's own ``invoke``."""
+        return self._hits(self.retriever.invoke(query)[:top_k])
 
     def batch_search(self, queries: Sequence[str], top_k: int = 10) -> list[list[Hit]]:
-        return [self.search(q, top_k) for q in queries]
+        """The quality path: same rankings as ``search``, computed once per retriever and query."""
+        return [self._hits(self.owner.documents(self.mode, q)[:top_k]) for q in queries]
+
+    def _hits(self, docs: list[Any]) -> list[Hit]:
+        return [Hit(self.owner.passages[d.metadata["row"]], float(len(docs) - r), r + 1, {})
+                for r, d in enumerate(docs)]

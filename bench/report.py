@@ -18,11 +18,14 @@ def render(results: dict[str, Any], source: str) -> str:
     m = results["machine"]
     lines = [f"Results of `{source}` ({m['date']}): {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
              f"load average {m['load_avg_1m']} at start, torch {m['torch']}, CUDA: {m['cuda'] or 'none'}. "
-             f"Arguments: `{results['args']}`.", ""]
+             f"Arguments: `{results['args']}`. Whole run: {results.get('total_s', '?')} s.", ""]
     for name, r in results.get("retrieval", {}).items():
         lines += [f"### {name} ({r['queries']} queries, {r['build_langchain']['chunks']} chunks)", ""]
         lines += _table(["system", *METRICS], [[k, *(v[x] for x in METRICS)] for k, v in r["quality"].items()])
         lines += ["", f"int8 hybrid keeps {r['ndcg_retention_int8_hybrid']} of the fp32 hybrid nDCG@10.", ""]
+        if "seconds" in r:
+            parts = ", ".join(f"{k} {v}" for k, v in r["seconds"].items())
+            lines += [f"Wall time of this set's parts (s): {parts}.", ""]
         builds = [[k.removeprefix("build_"), v.get("passages_per_s", "reused"), v.get("seconds", "-"),
                    v.get("peak_rss_growth_mb", "-")] for k, v in r.items() if k.startswith("build_") and
                   isinstance(v, dict)]

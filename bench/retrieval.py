@@ -95,6 +95,7 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
     texts = [index_text(p, True) for p in passages]
 
     # Build: LangChain first, then ours with both encoders, in this process.
+    clock = time.perf_counter()
     store, result["build_langchain"] = build_langchain(texts, folder)
     index32, result["build_ours_torch"] = build_ours(dataset, fp32, work / f"{dataset.name}-torch", reuse)
     index8, result["build_ours_int8"] = build_ours(dataset, fast, work / f"{dataset.name}-int8", False)
@@ -104,6 +105,8 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
     result["build_ratio_int8_vs_langchain"] = round(
         result["build_ours_int8"]["passages_per_s"] / result["build_langchain"]["passages_per_s"], 2)
 
+    result["seconds"] = {"builds": round(time.perf_counter() - clock, 1)}
+    clock = time.perf_counter()
     if keep is not None:
         keep["vectors"].append(index8.faiss_index.reconstruct_n(0, index8.faiss_index.ntotal))
         keep["texts"].extend(texts)
@@ -121,6 +124,7 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
     result["quality"] = quality
     result["ndcg_retention_int8_hybrid"] = round(
         quality["ours-int8-hybrid"]["ndcg@10"] / max(quality["ours-hybrid"]["ndcg@10"], 1e-9), 4)
+    result["seconds"]["quality"] = round(time.perf_counter() - clock, 1)
 
     if latency_queries:
         pool = list(dict.fromkeys(dataset.all_queries))
@@ -147,7 +151,9 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
             for emb in (fp32, fast, one):
                 emb.clear_query_cache()
 
+        clock = time.perf_counter()
         lat = latency(runners, pool[: latency_queries + 5], clear)
+        result["seconds"]["latency"] = round(time.perf_counter() - clock, 1)
         result["latency"] = lat
         base = lat["langchain-hybrid"]["p50_ms"]
         result["latency_ratio_p50_vs_langchain_hybrid"] = {

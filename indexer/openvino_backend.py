@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.onnx_backend import _INPUTS, ExportedEncoder, OnnxConfig, ensure_onnx_model
+from indexer.onnx_backend import _INPUTS, EXPORT, ExportedEncoder, OnnxConfig, ensure_onnx_model
 
 OPENVINO_BACKENDS = {"openvino": False, "openvino-int8": True}  # backend name -> int8
 CORPUS_DOCS = Path(__file__).resolve().parent.parent / "corpus" / "docs"
@@ -81,7 +81,7 @@ def calibration_texts() -> list[str]:
 @functools.cache
 def quant_scheme() -> str:
     digest = hashlib.sha256("\n".join(calibration_texts()).encode("utf-8")).hexdigest()[:8]
-    return f"nncf-int8-transformer-cal{digest}"
+    return f"nncf-int8-transformer-{EXPORT}-cal{digest}"
 
 
 def ensure_openvino_model(folder: str | Path, quantize: bool) -> Path:

@@ -80,3 +80,23 @@ def test_unknown_pooling_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="only mean or CLS pooling"):
         _pooling(tmp_path)
     assert EmbedderConfig().backend == "torch"  # the default stays the torch fp32 encoder
+
+
+def test_token_sorted_batches_give_each_text_its_own_vector(embedder: SentenceTransformerEmbedder) -> None:
+    """Batching by token count (with a token cap) must not change a vector: padding is masked out."""
+    from indexer.onnx_backend import OnnxConfig, OnnxEncoder
+
+    root = resolve_model_path(embedder.config.model, embedder.config.cache_dir)
+    texts = [f"passage: {t}" for t in TEXTS * 3] + ["passage: 发热" * n for n in (1, 7, 30)]
+    encoder = OnnxEncoder(root, OnnxConfig(quantize=False, threads=1, batch_tokens=64))
+    batched = encoder.encode(texts, batch_size=4)
+    alone = np.concatenate([encoder.encode([t], batch_size=1) for t in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    ids = encoder._tokenizer(texts)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    batches = list(encoder._row_batches(order, ids, batch_size=4))
+    assert sorted(i for rows in batches for i in rows) == list(range(len(texts)))
+    for rows in batches:
+        assert len(rows) <= 4
+        assert len(rows) == 1 or len(rows) * max(len(ids[i]) for i in rows) <= 64
+    assert [len(ids[i]) for rows in batches for i in rows] == sorted(len(x) for x in ids)

@@ -54,6 +54,6 @@ def test_scheme_is_recorded_and_checked(tmp_path: Path, tiny_corpus: Path,
     assert manifest["embedding"]["backend"] == "openvino-int8"
     assert manifest["embedding"]["quantization"] == quant_scheme()
     check_embedding(open_index(tmp_path / "idx").manifest, ov_int8.describe())
-    other = {**ov_int8.describe(), "quantization": "nncf-int8-transformer-cal00000000"}
+    other = {**ov_int8.describe(), "quantization": "nncf-int8-transformer-eager-cal00000000"}
     with pytest.raises(ModelMismatchError, match="quantization"):
         check_embedding(manifest, other)
