@@ -25,6 +25,11 @@ import numpy as np
 from indexer.onnx_backend import _INPUTS, EXPORT, ExportedEncoder, OnnxConfig, ensure_onnx_model
 
 OPENVINO_BACKENDS = {"openvino": False, "openvino-int8": True}  # backend name -> int8
+# OpenVINO keeps prepared kernels per input shape (default 5,000 entries). An index build meets a new shape
+# almost every batch, so the cache only grew: encoding cmeie-qa's 8,067 passages left 1,184 MB more resident
+# with the default and 761 MB with 200 entries, at the same speed (151 vs 152 passages/s, interleaved)
+# and the same single-query latency (p50 6.75 vs 6.63 ms over 500 queries).
+RUNTIME_CACHE_ENTRIES = 200
 CORPUS_DOCS = Path(__file__).resolve().parent.parent / "corpus" / "docs"
 CALIBRATION_PASSAGES = 300
 # Short sentences and questions, to cover query-length inputs. Fixed text, like the corpus: every machine
@@ -127,7 +132,8 @@ class OpenVinoEncoder(ExportedEncoder):
 
         super().__init__(folder, config)
         core = ov.Core()
-        options: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        options: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
+                                      "CPU_RUNTIME_CACHE_CAPACITY": RUNTIME_CACHE_ENTRIES}
         if not self.config.quantize:
             # OpenVINO computes in bf16 on CPUs that have it unless told otherwise; `openvino` means fp32.
             # (`openvino-int8` keeps the CPU's default for its non-int8 operations: bf16 where available.)
