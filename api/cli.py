@@ -16,6 +16,7 @@ from typing import Any
 from indexer.errors import IndexerError
 from rag.settings import Settings
 from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
+from rag.triage_model import TRAINING_SETS as TRIAGE_TRAINING
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -298,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
         dest="triage_command", required=True)
     tfit = triage.add_parser("fit", help="fit it on labelled cases ({\"text\", \"level\"} JSONL)")
     tfit.add_argument("--cases", nargs="+", type=Path,
-                      default=[data / "triage.jsonl", data / "triage_blind_a.jsonl"])
+                      default=[data / name for name in TRIAGE_TRAINING])
     tfit.add_argument("--out", type=Path, default=TRIAGE_MODEL, help="model file (default: the shipped one)")
     tfit.set_defaults(func=cmd_triage_fit)
     teval = triage.add_parser("eval", help="recall and false-alarm rate of rules (+ model) on labelled cases")

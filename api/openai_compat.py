@@ -22,7 +22,8 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
 from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, OpenAIRequest
-from rag.pipeline import RAGPipeline
+from rag.citations import source_lines, strip_footer, with_footer
+from rag.pipeline import DISCLAIMER, RAGPipeline
 from rag.protocols import GenerationRequest
 from rag.settings import Settings
 from rag.types import Answer
@@ -32,7 +33,8 @@ log = logging.getLogger("chimed_rag.api")
 
 
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
-    """(question, [(earlier question, its answer)]) from an OpenAI message list."""
+    """(question, [(earlier question, its answer)]) from an OpenAI message list; earlier answers lose the
+    source list and disclaimer we appended, which are no part of what was said."""
     turns = [m for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(400, "last_message_not_user", "the last user/assistant message must be from the user")
@@ -44,7 +46,7 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, st
                 history.append((pending, ""))
             pending = message.text()
         elif pending is not None:
-            history.append((pending, message.text()))
+            history.append((pending, strip_footer(message.text(), DISCLAIMER)))
             pending = None
     if pending is not None:
         history.append((pending, ""))
@@ -62,9 +64,20 @@ def _usage(answer: Answer, p: RAGPipeline) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def footer(answer: Answer, settings: Settings) -> str:
+    """What follows the answer in ``content``: numbered sources and the disclaimer (each can be turned off)."""
+    sources = source_lines(answer.citations, answer.passages) if settings.openai_content_sources else []
+    disclaimer = DISCLAIMER if settings.openai_content_disclaimer else None
+    return with_footer("", sources, disclaimer)
+
+
+def content(answer: Answer, settings: Settings) -> str:
+    return "\n\n".join(part for part in (answer.answer, footer(answer, settings)) if part)
+
+
 def completion_json(answer: Answer, p: RAGPipeline, model: str, cid: str) -> dict[str, Any]:
     extras = _extras(answer, p)
-    message = {"role": "assistant", "content": answer.answer, **extras}
+    message = {"role": "assistant", "content": content(answer, p.settings), **extras}
     return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
             "usage": _usage(answer, p), **extras}
@@ -83,6 +96,9 @@ async def chunk_events(items: Iterator[str | Answer], p: RAGPipeline, model: str
     try:
         async for item in iterate_in_threadpool(items):
             if isinstance(item, Answer):
+                tail = footer(item, p.settings)
+                if tail:
+                    yield chunk({"content": "\n\n" + tail})
                 yield chunk({}, "stop", usage=_usage(item, p), **_extras(item, p))
             else:
                 yield chunk({"content": item})

@@ -14,8 +14,10 @@ from rag.abstention import Abstainer, Abstention, AbstentionConfig, Calibration
 from rag.audit import AuditLog, candidates_json, sha256
 from rag.citations import cite
 from rag.condense import Condenser, LLMCondenser, NoCondenser, RuleCondenser, TopicFinder
+from rag.emergency import EmergencyGuide
+from rag.intent import detect
 from rag.prompt import PackedPrompt, PromptBuilder
-from rag.protocols import GenerationRequest, Generator, Retriever
+from rag.protocols import GenerationRequest, Generator, Guidance, Note, Retriever
 from rag.retrievers import MODES, make_retrievers
 from rag.settings import Settings
 from rag.support import SupportChecker, render
@@ -76,6 +78,7 @@ class RAGPipeline:
         self.audit = AuditLog(settings.audit_log, settings.audit_log_questions)
         self.reranker = self._reranker()
         self.condenser = make_condenser(settings, index, generator)
+        self.guide = EmergencyGuide(index.passages, index.analyzer.tokenize)
 
     def _abstention_config(self) -> AbstentionConfig:
         """Settings win; else the calibration `chimed-rag calibrate` stored next to this index."""
@@ -180,17 +183,33 @@ class RAGPipeline:
         t = timer.stage("condense", t)
         abstention = self.abstainer.decide(query) if self.settings.abstention else None
         timer.stage("abstain", t)
-        found = self.retrieve(query, top_k or self.settings.prompt_passages, mode)
+        k = top_k or self.settings.prompt_passages
+        found = self.retrieve(query, k, mode)
         timer.timings.update(found.timings)
         run = _Run(question, query, mode, trace, timer, start)
-        if abstention is not None and abstention.abstain:
+        guidance, hits = self._steer(safety, query, found.hits, k)
+        if abstention is not None and abstention.abstain and not guidance.emergency:
             answer = self._abstained(question, found.hits, safety, abstention, timer)
             return iter([answer.answer, self._finish(answer, run)])
         t = time.perf_counter()
-        packed = self.prompts.build(question, found.hits, history)
+        packed = self.prompts.build(question, hits, history, guidance)
         timer.stage("prompt", t)
-        request = GenerationRequest(packed.text, question, packed.hits, options or {})
+        request = GenerationRequest(packed.text, question, packed.hits, options or {}, guidance)
         return self._stream(request, packed, safety, abstention, strict, run)
+
+    def _steer(self, safety: Safety, query: str, hits: list[Hit], k: int) -> tuple[Guidance, list[Hit]]:
+        """With a red flag, the guide documents for its signals lead the passages (and no abstention: the
+        advice to call 120 stands and the first-aid text is there); else the question's intents steer."""
+        intents = tuple(i.name for i in detect(query))
+        if safety.level == "routine":
+            return Guidance(intents), hits
+        guide = self.guide.run(safety.signals, query, k)
+        if not guide:
+            return Guidance(intents), hits
+        seen = {h.passage.chunk_id for h in guide}
+        rest = [h for h in hits if h.passage.chunk_id not in seen]
+        merged = [replace(h, rank=i + 1) for i, h in enumerate([*guide, *rest][:k])]
+        return Guidance(intents, tuple(safety.signals)), merged
 
     def _stream(self, request: GenerationRequest, packed: PackedPrompt, safety: Safety,
                 abstention: Abstention | None, strict: bool | None, run: _Run) -> Iterator[str | Answer]:
@@ -201,12 +220,16 @@ class RAGPipeline:
         hold = safety.dose_request or self._strict(strict)
         t = time.perf_counter()
         pieces: list[str] = []
+        remarks: list[str] = []
         for piece in self.generator.stream(request):
+            if isinstance(piece, Note):  # about the answer, not part of it: reported with the notes
+                remarks.append(str(piece))
+                continue
             pieces.append(piece)
             if not hold:
                 yield piece
         run.timer.stage("generate", t)
-        answer = self._checked("".join(pieces).strip(), packed, safety, abstention, strict, run)
+        answer = self._checked("".join(pieces).strip(), packed, safety, abstention, strict, run, remarks)
         if hold:
             yield answer.answer.removeprefix(_advice(safety) + "\n\n" if safety.advice else "")
         elif answer.notes:
@@ -227,12 +250,12 @@ class RAGPipeline:
                       safety=safety, abstention=abstention)
 
     def _checked(self, text: str, packed: PackedPrompt, safety: Safety, abstention: Abstention | None,
-                 strict: bool | None, run: _Run) -> Answer:
+                 strict: bool | None, run: _Run, remarks: Sequence[str] = ()) -> Answer:
         """Cite, withhold individual doses, check each sentence's support (strict mode drops the unsupported)."""
         t = time.perf_counter()
         cited = cite(text, packed.hits)
         t = run.timer.stage("cite", t)
-        sentences, notes = list(cited.sentences), []
+        sentences, notes = list(cited.sentences), list(remarks)
         if safety.dose_request:
             kept = [s for s in sentences if not mentions_dose(s.text)]
             if len(kept) < len(sentences):

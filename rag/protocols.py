@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from indexer.embedding import Embedder
 from rag.types import Hit
 
-__all__ = ["Embedder", "GenerationRequest", "Generator", "Retriever"]
+__all__ = ["Embedder", "GenerationRequest", "Generator", "Guidance", "Note", "Retriever"]
 
 
 @runtime_checkable
@@ -22,6 +22,21 @@ class Retriever(Protocol):
 
 
 @dataclass(frozen=True)
+class Guidance:
+    """What the answer should serve: the question's intents (rag.intent names) and, when triage raised a red
+    flag, the emergency it is about. LLM generators see it in the prompt; the extractive composer uses it
+    to choose sentences."""
+
+    intents: tuple[str, ...] = ()
+    emergency: tuple[str, ...] = ()  # triage signals the answer body must be about (stroke_signs, ...)
+
+
+class Note(str):
+    """A piece a generator yields that remarks on the answer ("参考资料未涉及：…") rather than being part of it:
+    the pipeline reports it as a note, never as an answer sentence to cite."""
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What a generator gets: the packed prompt, and the question and numbered passages it was built from."""
 
@@ -29,6 +44,7 @@ class GenerationRequest:
     question: str
     passages: tuple[Hit, ...]
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    guidance: Guidance = field(default_factory=Guidance)
 
 
 @runtime_checkable

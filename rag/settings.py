@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(1.0, gt=0.0)
     llm_seed: int | None = None
     prompt_passages: int = Field(8, ge=1)
+    extractive_max_chars: int = Field(300, ge=20)  # budget of an extractive answer's body, in characters
     # OpenAI-compatible generation server (vLLM, TGI, SGLang, llama.cpp) for CHIMED_RAG_GENERATOR=openai
     llm_api_base: str = "http://127.0.0.1:8001/v1"
     llm_api_key: str = "EMPTY"
@@ -91,6 +92,10 @@ class Settings(BaseSettings):
 
     # OpenAI-compatible API served by us
     served_model_name: str = "chimed-rag"
+    # Plain OpenAI chat UIs show only `content`: it carries the numbered sources and the disclaimer unless a
+    # client that renders the extra fields itself turns them off.
+    openai_content_sources: bool = True
+    openai_content_disclaimer: bool = True
 
     # Trust: citation checking, abstention, triage, audit trace
     support_lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
@@ -182,4 +187,4 @@ class Settings(BaseSettings):
                              clause_floor=self.support_clause_floor)
 
     def extractive_config(self) -> ExtractiveConfig:
-        return ExtractiveConfig()
+        return ExtractiveConfig(max_chars=self.extractive_max_chars)

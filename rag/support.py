@@ -218,9 +218,10 @@ class SupportChecker:
         top = max(scored, key=lambda ev: ev.score, default=None)
         score = top.score if top else 0.0
         result = SentenceSupport(sentence.text, self.label(score), score, top, inferred, bad)
-        return Sentence(sentence.text, citations), result
+        return Sentence(sentence.text, citations, sentence.line_break), result
 
 
 def render(sentences: Sequence[Sentence]) -> str:
     """The answer text again from (possibly filtered) sentences, each followed by its markers."""
-    return "".join(s.text + "".join(f"[{c.marker}]" for c in s.citations) for s in sentences)
+    return "".join(s.text + "".join(f"[{c.marker}]" for c in s.citations) + ("\n" if s.line_break else "")
+                   for s in sentences).strip()

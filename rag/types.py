@@ -55,6 +55,7 @@ class Citation:
 class Sentence:
     text: str
     citations: tuple[Citation, ...] = ()
+    line_break: bool = False  # the answer starts a new line after it (list-style answers keep their layout)
 
 
 @dataclass(frozen=True)

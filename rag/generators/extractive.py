@@ -1,63 +1,104 @@
-"""LLM-free answers: the sentences of the top passages that best match the question, each cited.
+"""LLM-free answers composed from the retrieved passages: a lead sentence, then the points, each cited.
 
-This is the embedded default where no GPU model is configured. It never writes a word that is not
-in a retrieved passage, so every sentence is supported by the passage it cites by construction.
-Sentences are scored by word overlap with the question, plus a bonus when the section they sit in
-(治疗, 症状, 何时就医 …) is the kind the question asks about, minus a small penalty per passage rank.
+This is the embedded default where no GPU model is configured. It never writes a word that is not in a
+retrieved passage, so every sentence is supported by the passage it cites by construction. What it chooses:
+
+* **Units, never fragments.** A passage line is a unit when it is a whole list item or a short paragraph
+  (lines are list items in the shipped corpus: the loader strips the bullets); a long line is split into its
+  sentences at 。！？ — never at "；", which joins the halves of one list item.
+* **Relevance to what is asked.** The question is split into its parts (rag.intent); a unit scores by word
+  overlap with the part, a bonus when its section (治疗, 何时就医 …) answers the part's intent, and a small
+  penalty per passage rank. With triage's emergency guidance the sections are the first-aid ones.
+* **No repetition.** Units are picked by maximal marginal relevance (MMR) over analyzer tokens, so two
+  passages that say the same thing give one point; a length budget in characters bounds the answer.
+* **Honesty about gaps.** A part of the question that no unit answers is named in a note
+  ("参考资料未涉及：能吃水果吗"), not papered over.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from indexer.chunking import split_sentences
-from rag.protocols import GenerationRequest
+from rag.intent import BY_NAME, EMERGENCY, QuestionPart, parts
+from rag.protocols import GenerationRequest, Note
 
-_HEADING = re.compile(r"^【([^】]*)】\s*")
-
-# What a question asks for (cue words) → the document sections that answer it.
-INTENTS: tuple[tuple[str, frozenset[str]], ...] = (
-    (r"怎么办|怎么治|如何治|治疗|吃什么药|吃啥药|用什么药|用啥药|什么药|处理|缓解|怎么弄|咋办|怎么护理",
-     frozenset({"治疗", "自我观察与处理", "现场处理", "用药提示", "具体做法", "适用情况"})),
-    (r"症状|表现|什么感觉|征兆|前兆|有什么反应", frozenset({"症状", "表现", "识别"})),
-    (r"原因|为什么|怎么引起|病因|怎么回事|咋回事|怎么会", frozenset({"病因", "原因", "常见原因"})),
-    (r"医院|就医|看医生|就诊|要紧|严重吗|危险|急诊", frozenset({"何时就医"})),
-    (r"预防|注意什么|注意事项|饮食|日常|平时|能不能吃|忌口",
-     frozenset({"预防与日常管理", "注意事项", "要点", "具体做法"})),
-    (r"检查|诊断|化验|指标|正常值|偏高|偏低|结果|报告", frozenset({"诊断与检查", "检查项目与意义", "结果解读"})),
-    (r"副作用|不良反应", frozenset({"常见不良反应"})),
-    (r"禁忌|不能用|能不能用|孕妇|哺乳", frozenset({"禁忌与慎用"})),
-    (r"一起吃|同时吃|相互作用|合用", frozenset({"相互作用"})),
-)
+_HEADING = re.compile(r"^【([^】\n]{1,30})】$")
+_SENTENCE = re.compile(r"[^。！？!?]+(?:[。！？!?]+[”’」』）)]*|$)")
 
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
-    max_sentences: int = 4
-    max_chars: int = 320
-    passages: int = 5  # how many top passages sentences are drawn from
-    min_sentence_chars: int = 6
-    rank_decay: float = 0.08  # score penalty per passage rank, so better passages are preferred
-    section_bonus: float = 0.35  # for a sentence in a section of the kind the question asks about
+    max_chars: int = 300  # budget of the answer body in characters (markers not counted)
+    max_points: int = 8
+    passages: int = 5  # how many top passages units are drawn from
+    min_unit_chars: int = 6
+    max_unit_chars: int = 150  # a longer line is split into its sentences
+    rank_decay: float = 0.06  # score penalty per passage rank, so better passages are preferred
+    section_bonus: float = 0.35  # for a unit in a section of the kind the question asks about
+    mmr_lambda: float = 0.75  # relevance vs novelty when picking the next unit
+    min_relevance: float = 0.2  # a part whose best unit scores below this is reported as not covered
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    score: float
-    passage: int
+class Unit:
+    passage: int  # 1-based marker of the passage it comes from
     position: int
     text: str
+    section: str
+    tokens: frozenset[str]
 
 
-def wanted_sections(question: str) -> frozenset[str]:
-    wanted: set[str] = set()
-    for cues, sections in INTENTS:
-        if re.search(cues, question):
-            wanted |= sections
-    return frozenset(wanted)
+@dataclass(frozen=True)
+class Composition:
+    units: tuple[Unit, ...]
+    uncovered: tuple[str, ...]  # question parts nothing answered
+
+
+def units_of(text: str, section: str, passage: int, tokenize: Callable[[str], list[str]],
+             config: ExtractiveConfig) -> list[Unit]:
+    """The answerable units of a passage: whole lines (list items), long lines split at sentence ends."""
+    out: list[Unit] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        heading = _HEADING.match(line)
+        if heading:
+            section = heading.group(1)
+            continue
+        long = len(line) > config.max_unit_chars
+        pieces = [m.group(0).strip() for m in _SENTENCE.finditer(line)] if long else [line]
+        for piece in pieces:
+            # "…如下：" introduces a list and a question is a heading in disguise: neither answers anything.
+            if len(piece) < config.min_unit_chars or piece.endswith(("？", "?", "：", ":")):
+                continue
+            out.append(Unit(passage, len(out), piece, section, frozenset(tokenize(piece))))
+    return out
+
+
+def _overlap(query: frozenset[str], tokens: frozenset[str], weight: dict[str, float]) -> float:
+    """Cosine of binary token sets, each token weighted by its rarity among the candidate units: "花粉" in a
+    pollen question counts for more than "过敏", which every unit of an allergy passage shares."""
+    if not query or not tokens:
+        return 0.0
+    shared = sum(weight.get(t, 1.0) for t in query & tokens)
+    return shared / ((sum(weight.get(t, 1.0) for t in query) * len(tokens)) ** 0.5)
+
+
+def rarity(units: list[Unit]) -> dict[str, float]:
+    """Inverse document frequency of each token over the units, scaled so that a token in every unit weighs 1."""
+    df: dict[str, int] = {}
+    for unit in units:
+        for token in unit.tokens:
+            df[token] = df.get(token, 0) + 1
+    n = max(1, len(units))
+    return {t: 1.0 + math.log(n / d) for t, d in df.items()}
+
+
+def _similarity(a: Unit, b: Unit) -> float:
+    if a.text in b.text or b.text in a.text:
+        return 1.0
+    return len(a.tokens & b.tokens) / max(1, min(len(a.tokens), len(b.tokens)))
 
 
 class ExtractiveGenerator:
@@ -80,60 +121,103 @@ class ExtractiveGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {"backend": "extractive", **asdict(self.config)}
 
-    def _sentences(self, text: str, section: str) -> Iterator[tuple[int, str, str]]:
-        """(position, sentence, section) with headings stripped and the section tracked."""
-        for position, (start, end) in enumerate(split_sentences(text)):
-            sentence = text[start:end]
-            heading = _HEADING.match(sentence)
-            if heading:
-                section = heading.group(1)
-                sentence = sentence[heading.end():]
-            yield position, sentence.strip(), section
-
-    def _candidates(self, request: GenerationRequest) -> list[_Candidate]:
-        query = set(self.tokenize(request.question))
-        wanted = wanted_sections(request.question)
-        out: list[_Candidate] = []
+    def _units(self, request: GenerationRequest) -> list[Unit]:
+        units: list[Unit] = []
         for n, hit in enumerate(request.passages[: self.config.passages], start=1):
             section = str(hit.passage.metadata.get("section", ""))
-            for position, sentence, sec in self._sentences(hit.passage.text, section):
-                # Questions ("感冒怎么处理？") are headings in disguise and "…如下：" lines introduce a
-                # list; neither answers anything on its own.
-                if len(sentence) < self.config.min_sentence_chars or sentence.endswith(("？", "?", "：", ":")):
-                    continue
-                tokens = set(self.tokenize(sentence))
-                overlap = len(query & tokens) / (len(query) ** 0.5 * max(len(tokens), 1) ** 0.5) if query else 0.0
-                bonus = self.config.section_bonus if sec in wanted else 0.0
-                out.append(_Candidate(overlap + bonus - self.config.rank_decay * (n - 1), n, position, sentence))
-        return out
+            units.extend(units_of(hit.passage.text, section, n, self.tokenize, self.config))
+        return units
 
-    def compose(self, request: GenerationRequest) -> list[str]:
-        """The chosen sentences, each ending with its ``[n]`` marker, in passage then text order."""
-        chosen: list[_Candidate] = []
-        used_chars = 0
-        for cand in sorted(self._candidates(request), key=lambda c: (-c.score, c.passage, c.position)):
-            if len(chosen) >= self.config.max_sentences:
+    def _parts(self, request: GenerationRequest) -> tuple[QuestionPart, ...]:
+        if request.guidance.emergency:
+            return (QuestionPart(request.question, (EMERGENCY,)),)
+        found = parts(request.question)
+        if request.guidance.intents and not any(p.intents for p in found):
+            intents = tuple(BY_NAME[name] for name in request.guidance.intents if name in BY_NAME)
+            return (QuestionPart(request.question, intents),)
+        return found
+
+    def _relevance(self, unit: Unit, part: QuestionPart, query: frozenset[str], weight: dict[str, float]) -> float:
+        bonus = self.config.section_bonus if unit.section in part.sections else 0.0
+        return _overlap(query, unit.tokens, weight) + bonus - self.config.rank_decay * (unit.passage - 1)
+
+    def compose(self, request: GenerationRequest) -> Composition:
+        """Pick units part by part (each part's best first), then fill the budget by MMR over all parts."""
+        units = self._units(request)
+        weight = rarity(units)
+        question_tokens = frozenset(self.tokenize(request.question))
+        scored: list[tuple[QuestionPart, dict[Unit, float]]] = []
+        answering: list[list[Unit]] = []  # per part: the units that share a word with the part itself
+        for part in self._parts(request):
+            own = frozenset(self.tokenize(part.text))
+            scored.append((part, {u: self._relevance(u, part, own | question_tokens, weight) for u in units}))
+            answering.append([u for u in units if own & u.tokens])
+        chosen: list[Unit] = []
+        uncovered: list[str] = []
+        for (part, relevance), candidates in zip(scored, answering):  # every part gets its best unit, if any
+            best = max(candidates, key=lambda u: relevance[u], default=None)
+            if best is None or relevance[best] < self.config.min_relevance:
+                uncovered.append(part.text)
+            elif best not in chosen and self._fits(chosen, best):
+                chosen.append(best)
+        relevance = {u: max(r[u] for _, r in scored) for u in units} if scored else {}
+        while len(chosen) < self.config.max_points:
+            pick = self._next(relevance, chosen)
+            if pick is None:
                 break
-            if chosen and used_chars + len(cand.text) > self.config.max_chars:
+            chosen.append(pick)
+        return Composition(tuple(self._ordered(chosen, relevance)), tuple(uncovered))
+
+    def _fits(self, chosen: list[Unit], unit: Unit) -> bool:
+        used = sum(len(u.text) for u in chosen)
+        return not chosen or used + len(unit.text) <= self.config.max_chars
+
+    def _next(self, relevance: dict[Unit, float], chosen: list[Unit]) -> Unit | None:
+        lam = self.config.mmr_lambda
+        best, best_score = None, float("-inf")
+        for unit, rel in relevance.items():
+            if unit in chosen or rel < self.config.min_relevance or not self._fits(chosen, unit):
                 continue
-            if any(cand.text in c.text or c.text in cand.text for c in chosen):
+            redundancy = max((_similarity(unit, c) for c in chosen), default=0.0)
+            if redundancy >= 0.8:
                 continue
-            chosen.append(cand)
-            used_chars += len(cand.text)
-        chosen.sort(key=lambda c: (c.passage, c.position))
-        return [self._with_marker(c.text, c.passage) for c in chosen]
+            score = lam * rel - (1 - lam) * redundancy
+            if score > best_score:
+                best, best_score = unit, score
+        return best
 
     @staticmethod
-    def _with_marker(sentence: str, number: int) -> str:
-        body = sentence.rstrip("。！？；;!?：:")
-        end = sentence[len(body):][:1]
-        return f"{body}[{number}]{end if end in '。！' else '。'}"
+    def _ordered(chosen: list[Unit], relevance: dict[Unit, float]) -> list[Unit]:
+        """The most relevant unit leads; the points follow in their passages' order, as the documents tell them."""
+        if not chosen:
+            return []
+        lead = max(chosen, key=lambda u: relevance.get(u, 0.0))
+        rest = sorted((u for u in chosen if u is not lead), key=lambda u: (u.passage, u.position))
+        return [lead, *rest]
+
+    @staticmethod
+    def _with_marker(text: str, number: int) -> str:
+        """Each sentence of the unit ends with the marker, so every sentence is cited on its own."""
+        out = []
+        for match in _SENTENCE.finditer(text):
+            sentence = match.group(0).strip()
+            body = sentence.rstrip("。！？；;!?：:，,")
+            end = sentence[len(body):][:1]
+            out.append(f"{body}[{number}]{end if end in '。！' else '。'}")
+        return "".join(out)
+
+    def _pieces(self, request: GenerationRequest) -> Iterator[str]:
+        composition = self.compose(request)
+        for i, unit in enumerate(composition.units):
+            yield ("\n" if i else "") + self._with_marker(unit.text, unit.passage)
+        if composition.uncovered:
+            yield Note("参考资料未涉及：" + "；".join(composition.uncovered) + "。")
 
     def generate(self, request: GenerationRequest) -> str:
-        return "".join(self.compose(request))
+        return "".join(p for p in self._pieces(request) if not isinstance(p, Note))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        yield from self.compose(request)
+        yield from self._pieces(request)

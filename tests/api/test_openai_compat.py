@@ -27,7 +27,11 @@ def test_non_streaming_answer_carries_citations(client: OpenAI, server: str) -> 
     assert completion.object == "chat.completion" and completion.choices[0].finish_reason == "stop"
     extra: dict[str, Any] = message.model_extra or {}
     ask = httpx.post(f"{server}/v1/ask", json={"question": "感冒怎么处理？"}, timeout=60).json()
-    assert message.content == ask["answer"]
+    # content is self-contained for plain chat UIs: the answer, its numbered sources, the disclaimer.
+    assert message.content is not None and message.content.startswith(ask["answer"] + "\n\n参考资料：\n")
+    assert message.content.endswith(ask["disclaimer"])
+    for citation in ask["citations"]:
+        assert f"[{citation['marker']}] 《{citation['title']}》" in message.content
     assert extra["citations"] == ask["citations"] and extra["citations"]
     assert extra["chimed_rag"]["passages"] == ask["passages"]
     assert completion.usage is not None and completion.usage.prompt_tokens > 0
@@ -40,7 +44,8 @@ def test_streaming_sends_text_then_citations_in_the_final_chunk(client: OpenAI) 
     final = chunks[-1]
     assert final.choices[0].finish_reason == "stop"
     extra: dict[str, Any] = final.model_extra or {}
-    assert text == extra["chimed_rag"]["answer"] and text
+    answer = extra["chimed_rag"]["answer"]
+    assert text.startswith(answer + "\n\n参考资料：\n[") and text.endswith(extra["chimed_rag"]["disclaimer"])
     assert extra["citations"] and all(c["chunk_id"] for c in extra["citations"])
     assert len(chunks) >= 4  # role chunk, several text pieces, final chunk
 
@@ -65,6 +70,34 @@ def test_conversation_becomes_history_and_a_standalone_query(client: OpenAI) -> 
     ])
     extra: dict[str, Any] = completion.choices[0].message.model_extra or {}
     assert extra["chimed_rag"]["standalone_query"] == "高血压要吃什么药"
+
+
+def test_a_sent_back_answer_loses_its_footer_in_the_history(client: OpenAI) -> None:
+    first = client.chat.completions.create(model="chimed-rag", messages=[{"role": "user", "content": "高血压是什么"}])
+    said = first.choices[0].message.content or ""
+    assert "参考资料：" in said
+    second = client.chat.completions.create(model="chimed-rag", messages=[
+        {"role": "user", "content": "高血压是什么"}, {"role": "assistant", "content": said},
+        {"role": "user", "content": "那要吃什么药"}], extra_body={"trace": True})
+    body = (second.choices[0].message.model_extra or {})["chimed_rag"]
+    assert body["standalone_query"] == "高血压要吃什么药"
+
+
+def test_footer_parts_can_be_turned_off(corpus_index: Any, embedder: Any) -> None:
+    from api.openai_compat import content
+    from rag.pipeline import DISCLAIMER, RAGPipeline, build_generator
+    from rag.settings import Settings
+
+    settings = Settings()
+    pipeline = RAGPipeline(corpus_index, embedder, build_generator(settings, corpus_index), settings)
+    answer = pipeline.ask("感冒怎么处理？")
+    assert answer.citations
+    full = content(answer, settings)
+    assert full.startswith(answer.answer) and "参考资料：\n[1] 《" in full and full.endswith(DISCLAIMER)
+    bare = content(answer, Settings(openai_content_sources=False, openai_content_disclaimer=False))
+    assert bare == answer.answer
+    no_sources = content(answer, Settings(openai_content_sources=False))
+    assert "参考资料：" not in no_sources and no_sources.endswith(DISCLAIMER)
 
 
 def test_errors_reach_the_client_as_api_errors(client: OpenAI) -> None:

@@ -99,14 +99,36 @@ def test_extractive_answers_from_the_passages_with_markers() -> None:
 
 
 def test_extractive_prefers_the_section_the_question_asks_about() -> None:
-    from rag.generators.extractive import wanted_sections
-
-    assert "治疗" in wanted_sections("拉肚子吃啥药") and "何时就医" in wanted_sections("要不要去医院")
     text = "【症状】\n高血压多数没有症状。\n【治疗】\n可以按以下方法：\n高血压要长期规律服用降压药。\n高血压怎么治？"
     passage = (Hit(Passage("h#0", "h", "高血压", text, (0, len(text))), 1.0, 1),)
     gen = ExtractiveGenerator(lambda s: [ch for ch in s if ch.strip()],
-                              dataclasses.replace(ExtractiveGenerator(str.split).config, max_sentences=1))
+                              dataclasses.replace(ExtractiveGenerator(str.split).config, max_points=1))
     asked = GenerationRequest("", "高血压怎么治疗", passage)
     assert gen.generate(asked) == "高血压要长期规律服用降压药[1]。"
     asked = GenerationRequest("", "高血压有什么症状", passage)
     assert gen.generate(asked) == "高血压多数没有症状[1]。"
+
+
+def test_extractive_keeps_list_items_whole_and_drops_repeats() -> None:
+    text = ("【治疗】\n对症用药：发热时可用对乙酰氨基酚；鼻塞可选用含伪麻黄碱的感冒药。\n"
+            "对症用药：发热时可用对乙酰氨基酚；鼻塞可选用含伪麻黄碱的感冒药。\n多休息，多喝水。")
+    hits = (Hit(Passage("c#0", "c", "感冒", text, (0, len(text))), 1.0, 1),
+            Hit(Passage("c#1", "c", "感冒", text, (0, len(text))), 0.9, 2))
+    gen = ExtractiveGenerator(lambda s: [ch for ch in s if ch.strip()])
+    out = gen.generate(GenerationRequest("", "感冒怎么处理", hits))
+    lines = out.splitlines()
+    assert "对症用药：发热时可用对乙酰氨基酚；鼻塞可选用含伪麻黄碱的感冒药[1]。" in lines  # never cut at "；"
+    assert sum("对乙酰氨基酚" in line for line in lines) == 1  # the same item from two passages: once
+    assert all(line.endswith(("]。", "]！")) for line in lines)
+
+
+def test_extractive_names_the_part_nothing_answers() -> None:
+    from rag.protocols import Note
+
+    text = "【预防与日常管理】\n糖尿病人早餐要定时定量，主食选全谷物。"
+    hits = (Hit(Passage("d#0", "d", "糖尿病", text, (0, len(text))), 1.0, 1),)
+    gen = ExtractiveGenerator(lambda s: [ch for ch in s if ch.strip()])
+    pieces = list(gen.stream(GenerationRequest("", "糖尿病人早餐吃什么好？能吃水果吗？", hits)))
+    notes = [p for p in pieces if isinstance(p, Note)]
+    assert "早餐要定时定量" in "".join(p for p in pieces if not isinstance(p, Note))
+    assert notes and "能吃水果吗" in notes[0] and "早餐" not in notes[0]

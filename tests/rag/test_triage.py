@@ -1,8 +1,10 @@
 """Red-flag triage on the project's triage sets and on single behaviours.
 
-tests/data/triage.jsonl (210 cases) was written together with the rules; triage_blind_a.jsonl (170) and
-triage_blind_b.jsonl (70) were written later by someone who never saw them. Set A was then used to
-improve the rules and to fit the learned backstop; set B is only ever measured."""
+tests/data/triage.jsonl (210 cases) was written together with the rules; triage_blind_a.jsonl (170),
+triage_blind_b.jsonl (70), triage_batch_c/d/f.jsonl (232, 200, 240) and triage_blind_e.jsonl (150) were written
+later, each by an author who never saw the rules or any other set. A, C, D and F were then used to improve the
+rules and to fit the learned backstop (each batch measured first, before it was used); B and E are only ever
+measured. E was written after the last change to the rules and the model."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from rag.triage import CRISIS_HOTLINE, Safety, Triage, is_general_question, mentions_dose
-from rag.triage_model import DEFAULT_PATH, TriageModel, fit
+from rag.triage_model import DEFAULT_PATH, TRAINING_SETS, TriageModel, fit
 from tests.conftest import ROOT
 
 
@@ -23,8 +25,9 @@ def _cases(*names: str) -> list[dict]:
             for line in (ROOT / "tests" / "data" / name).read_text("utf-8").splitlines() if line.strip()]
 
 
-CASES = _cases("triage.jsonl", "triage_blind_a.jsonl")
+CASES = _cases(*TRAINING_SETS)
 BLIND = _cases("triage_blind_b.jsonl")
+FRESH = _cases("triage_blind_e.jsonl")
 TRIAGE = Triage()
 
 
@@ -35,12 +38,23 @@ def _rates(triage: Triage, cases: list[dict]) -> tuple[float, float]:
     return recall, sum(f and not a for f, a in zip(flagged, alarms)) / (len(cases) - sum(alarms))
 
 
-@pytest.mark.parametrize("cases", [CASES, BLIND], ids=["train", "blind"])
+def _emergency_rates(triage: Triage, cases: list[dict]) -> dict[str, float]:
+    """The goal's terms: emergencies rated `emergency`, emergencies rated `routine`, look-alikes flagged."""
+    levels = [(c["level"], triage.assess(c["text"]).level) for c in cases]
+    emergencies = [got for want, got in levels if want == "emergency"]
+    routine = [got for want, got in levels if want == "routine"]
+    return {"emergency_recall": sum(g == "emergency" for g in emergencies) / len(emergencies),
+            "emergency_as_routine": sum(g == "routine" for g in emergencies) / len(emergencies),
+            "false_alarm": sum(g != "routine" for g in routine) / len(routine)}
+
+
+@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH], ids=["train", "blind", "fresh"])
 def test_triage_sets_are_large_and_balanced(cases: list[dict]) -> None:
     positives = [c for c in cases if c["level"] != "routine"]
     assert len(cases) >= 70
     assert 0.4 <= len(positives) / len(cases) <= 0.6
-    assert len({c["text"] for c in CASES} & {c["text"] for c in BLIND}) == 0
+    train = {c["text"] for c in CASES}
+    assert not train & {c["text"] for c in BLIND} and not train & {c["text"] for c in FRESH}
 
 
 def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
@@ -52,14 +66,19 @@ def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
     exact = sum(TRIAGE.assess(c["text"]).level == c["level"] for c in CASES) / len(CASES)
     print(f"\ntriage: {len(positives)} positives, {len(negatives)} negatives, recall={recall:.3f} "
           f"false_alarm={false_alarms:.3f} level_accuracy={exact:.3f}")
-    assert recall >= 0.95, [c["text"] for c in positives if c not in found]
-    assert false_alarms <= 0.05, alarms
+    # The rules were written on these sets: every emergency is caught, urgent ones mostly (the model helps).
+    rates = _emergency_rates(TRIAGE, CASES)
+    assert rates["emergency_recall"] >= 0.97 and rates["emergency_as_routine"] <= 0.02, rates
+    assert recall >= 0.92, [c["text"] for c in positives if c not in found]
+    assert false_alarms <= 0.02, alarms
 
 
 def test_each_positive_names_its_red_flag() -> None:
-    missing = [(c["text"], TRIAGE.assess(c["text"]).signals) for c in CASES
+    # Sets C-F carry their blind authors' own category names, not the rules' signal names.
+    named = _cases("triage.jsonl", "triage_blind_a.jsonl")
+    missing = [(c["text"], TRIAGE.assess(c["text"]).signals) for c in named
                if c.get("signal") and c["signal"] not in TRIAGE.assess(c["text"]).signals]
-    assert len(missing) <= 0.05 * len(CASES), missing
+    assert len(missing) <= 0.05 * len(named), missing
 
 
 @pytest.mark.parametrize(("text", "level"), [
@@ -76,10 +95,27 @@ def test_each_positive_names_its_red_flag() -> None:
     ("这道题难得我想死", "routine"),
     ("不想活了哈哈 开玩笑的", "routine"),
     # ... but not when the words only look alike.
-    ("这是我从来没有过的头痛，突然炸开一样", "urgent"),
+    ("这是我从来没有过的头痛，突然炸开一样", "emergency"),  # thunderclap headache: bleeding until proven otherwise
     ("每次吃饭之前胸口疼还出冷汗", "emergency"),
     ("吃了药好了一点，但现在又胸口疼还出冷汗", "emergency"),
     ("我爸洗澡很久，出来头晕想吐站不稳，家里是燃气热水器", "emergency"),
+    # The whole range of emergencies in everyday wording, and look-alikes of each (spaces separate clauses).
+    ("怀孕八个月 头痛得厉害 眼前冒金星", "emergency"),
+    ("宝宝出生五天 全身黄得像橘子 吃奶没劲", "emergency"),
+    ("我有糖尿病 吐了一天 嘴里有烂苹果味", "emergency"),
+    ("孩子在泳池沉下去了，捞上来没喘气", "emergency"),
+    ("工人被电打了一下 倒地不动了", "emergency"),
+    ("突然后背撕裂一样疼 刚量血压210", "emergency"),
+    ("这辈子最痛的一次头痛 像被锤子砸了", "emergency"),
+    ("老公喝醉躺地上怎么拍都不醒 呼吸很浅", "emergency"),
+    ("孩子吃果冻卡住了 脸憋紫了", "emergency"),
+    ("一岁宝宝拉了两天肚子 今天一整天没尿 囟门凹下去了", "emergency"),
+    ("孩子游泳呛了口水 咳几下就好了 一直活蹦乱跳", "routine"),
+    ("笑得我喘不过气哈哈哈", "routine"),
+    ("我家猫被蜜蜂蛰了，脸肿了一边", "routine"),
+    ("纽扣电池怎么收起来防止孩子误吞", "routine"),
+    ("吓死我了 刚才差点被车撞 还好没碰到", "routine"),
+    ("孩子没有呼吸困难，就是咳嗽有痰", "routine"),
 ])
 def test_negation_third_person_and_general_questions(text: str, level: str) -> None:
     assert TRIAGE.assess(text).level == level
@@ -128,8 +164,19 @@ def test_blind_set_rules_alone_and_with_the_learned_backstop(embedder: Any) -> N
     both = _rates(Triage(model=model, embed=embedder.embed_queries), BLIND)
     print(f"\nblind triage: rules recall={rules[0]:.3f} false_alarm={rules[1]:.3f}; "
           f"rules+model recall={both[0]:.3f} false_alarm={both[1]:.3f}")
-    assert rules[0] >= 0.40 and rules[1] <= 0.10
-    assert both[0] >= 0.70 and both[1] <= 0.25
+    assert rules[0] >= 0.50 and rules[1] <= 0.12
+    assert both[0] >= 0.75 and both[1] <= 0.15
+
+
+def test_fresh_blind_set_in_the_goals_terms(embedder: Any) -> None:
+    """The fresh blind set E, written after the last change and only measured. The goal (emergency recall >= 0.95
+    at <= 5 % false alarms, no emergency rated routine) is NOT met yet: measured 0.871 / 0.100 / 0.071. These
+    floors guard the measured figures against regressions; they are not the goal."""
+    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
+    rules, both = _emergency_rates(TRIAGE, FRESH), _emergency_rates(triage, FRESH)
+    print(f"\nfresh blind triage: rules {rules}; rules+model {both}")
+    assert rules["emergency_recall"] >= 0.70 and rules["false_alarm"] <= 0.09
+    assert both["emergency_recall"] >= 0.86 and both["emergency_as_routine"] <= 0.08 and both["false_alarm"] <= 0.10
 
 
 def test_the_shipped_model_is_what_fit_produces(embedder: Any) -> None:
@@ -149,8 +196,9 @@ def test_a_model_only_flag_is_urgent_with_hedged_advice(embedder: Any) -> None:
     text = "早上起来一只耳朵突然听不见了还嗡嗡响"  # sudden hearing loss: no rule knows it
     assert TRIAGE.assess(text).level == "routine"
     safety = Triage(model=model, embed=embedder.embed_queries).assess(text)
-    assert safety.level == "urgent" and safety.signals == ("possible_red_flag",)
-    assert "可能需要尽快就医" in safety.advice and "120" in safety.advice
+    assert safety.signals == ("possible_red_flag",) and safety.level in ("urgent", "emergency")
+    # Hedged advice when the model is only fairly sure; the emergency advice past its emergency threshold.
+    assert ("可能需要尽快就医" if safety.level == "urgent" else "立即拨打 120") in safety.advice
     # General-knowledge questions never reach the model; a model for another embedder is not used.
     assert Triage(model=model, embed=embedder.embed_queries).assess("中风有哪些先兆").level == "routine"
     assert model is not None and not model.fits({"model": "BAAI/bge-small-zh-v1.5", "dimension": 512})
