@@ -43,7 +43,6 @@ from indexer.index_dir import (
     link_files,
     load_analyzer,
     open_index,
-    read_manifest,
     write_chunks,
     write_lock,
 )

@@ -197,7 +197,8 @@ class Generation:
         """Record every file's hash in the manifest, name the folder, swap the link, prune old ones."""
         manifest = {**manifest, "files": file_digests(self.path)}
         self.write_manifest(manifest)
-        final = self.builds / f"g{int(manifest['generation']):06d}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        final = self.builds / f"g{int(manifest['generation']):06d}-{stamp}-{uuid.uuid4().hex[:6]}"
         os.replace(self.path, final)
         if self.target.exists() and not self.target.is_symlink():
             # A plain directory (hand-made, possibly empty) becomes one of the builds.
