@@ -77,13 +77,18 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "internal server error")
 
 
-def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = None,
+               live: LiveIndex | None = None) -> FastAPI:
+    """``live``: an already opened live index (``serve`` opens it first, so that a bad index is a one-line
+    error before the server starts); ``pipeline``: serve this one; neither: open ``settings.index_dir``."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Index, embedder and generator load once per process; later generations swap in (rag.live).
-        live = LiveIndex(pipeline, settings) if pipeline else await run_in_threadpool(LiveIndex.open, settings)
+        nonlocal live
+        if live is None:
+            live = LiveIndex(pipeline, settings) if pipeline else await run_in_threadpool(LiveIndex.open, settings)
         for warning in health_warnings(live.pipeline):
             log.warning(warning)
         app.state.live = live

@@ -283,7 +283,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         embedder = _embedder(settings)
         build_index(settings.corpus, settings.index_dir, embedder, settings.build_config(), show_progress=True,
                     finalize=refit(embedder, settings))
-    app = create_app(settings)
+    from rag.live import LiveIndex
+
+    app = create_app(settings, live=LiveIndex.open(settings))  # a bad index: one line and exit 2, not a trace
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             timeout_graceful_shutdown=int(settings.shutdown_grace) or None)
     _reload_on_signals(app)

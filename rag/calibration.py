@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from indexer.embedding import Embedder
 from indexer.index_dir import LoadedIndex, open_index
 from rag.abstention import Calibration, calibrate
+from rag.pipeline import RAGPipeline, build_generator
 from rag.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,6 @@ class QuestionSets:
 
 
 def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: QuestionSets) -> Calibration:
-    from rag.pipeline import RAGPipeline, build_generator
-
     # Features need only retrieval: the extractive generator keeps this cheap whatever is configured.
     settings = settings.model_copy(update={"generator": "extractive", "abstention_coef": None, "abstention": False})
     pipeline = RAGPipeline(index, embedder, build_generator(settings, index), settings)

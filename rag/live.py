@@ -119,12 +119,19 @@ class LiveIndex:
 
     # Mutations: the incremental path, a new calibrated generation, then a reload of it.
     def add_documents(self, documents: Sequence[Document]) -> ReloadResult:
-        add_documents(self.settings.index_dir, documents, self.embedder, finalize=self._finalize())
-        return self.reload()
+        manifest = add_documents(self.settings.index_dir, documents, self.embedder, finalize=self._finalize())
+        return self._swap_in(manifest)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> ReloadResult:
-        delete_documents(self.settings.index_dir, doc_ids, self.embedder, finalize=self._finalize())
-        return self.reload()
+        manifest = delete_documents(self.settings.index_dir, doc_ids, self.embedder, finalize=self._finalize())
+        return self._swap_in(manifest)
+
+    def _swap_in(self, manifest: dict[str, Any]) -> ReloadResult:
+        """Live before the caller hears back (the watcher may have swapped it in first: same outcome)."""
+        result = self.reload()
+        if result.status == "unchanged" and result.generation == manifest["generation"]:
+            return ReloadResult("reloaded", result.index_id, result.generation)  # the watcher was first
+        return result
 
     def _finalize(self) -> Any:
         return refit(self.embedder, self.settings) if self.settings.abstention else None

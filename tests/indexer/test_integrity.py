@@ -109,6 +109,13 @@ def test_verify_cli(index: Path) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_serve_refuses_a_damaged_index_in_one_line(index: Path) -> None:
+    truncate_faiss(index.resolve())
+    served = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--index", str(index)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert served.returncode == 2 and "dense.faiss" in served.stderr and "Traceback" not in served.stderr
+
+
 def test_garbage_calibration_is_named(index: Path) -> None:
     republish(index, {CALIBRATION_FILE: b"{\"coef\": [1, 2]}"}, "calibrate")  # hashes match: the content is bad
     bad = verify_cli(index)
