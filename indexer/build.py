@@ -41,7 +41,6 @@ from indexer.index_dir import (
     corpus_fingerprint,
     document_fingerprint,
     link_files,
-    load_analyzer,
     open_index,
     write_chunks,
     write_lock,
@@ -91,9 +90,11 @@ class _Recipe:
                            self.title_in_index, self.embedding], sort_keys=True, default=str)
 
     @classmethod
-    def from_manifest(cls, root: Path, manifest: dict[str, Any]) -> _Recipe:
-        return cls(ChunkerConfig(**manifest["chunker"]), load_analyzer(root, manifest), bm25_config(manifest),
-                   FaissConfig(**manifest["faiss"]), manifest["title_in_index"], manifest["embedding"])
+    def of(cls, index: LoadedIndex) -> _Recipe:
+        """The recipe a generation was built with (its own analyzer and lexicon, already loaded)."""
+        m = index.manifest
+        return cls(ChunkerConfig(**m["chunker"]), index.analyzer, bm25_config(m), FaissConfig(**m["faiss"]),
+                   m["title_in_index"], m["embedding"])
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,7 @@ def _reusable_base(out_dir: Path, recipe: _Recipe) -> LoadedIndex | None:
         if (out_dir / MANIFEST).exists():
             log.warning("%s: not reusable (%s); indexing from scratch", out_dir, exc)
         return None
-    current = _Recipe.from_manifest(base.path, base.manifest)
-    if current.key() != recipe.key():
+    if _Recipe.of(base).key() != recipe.key():
         log.warning("%s: built with other settings; indexing from scratch", out_dir)
         return None
     return base
@@ -187,7 +187,7 @@ def delete_documents(out_dir: str | Path, doc_ids: Iterable[str], embedder: Embe
 def _base_for_update(out_dir: Path, embedder: Embedder) -> tuple[LoadedIndex, _Recipe]:
     base = open_index(out_dir, verify="full")  # never build on a damaged generation
     check_embedding(base.manifest, embedder.describe())
-    return base, _Recipe.from_manifest(base.path, base.manifest)
+    return base, _Recipe.of(base)
 
 
 def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _Recipe, embedder: Embedder,
