@@ -24,6 +24,7 @@ ScoredIds = list[tuple[str, float]]  # (chunk_id, score), best first
 DENSE_FILE = "dense.faiss"
 DENSE_IDS = "dense.ids.json"
 BM25_TOKENS = "tokens.jsonl"
+BM25_IDS = "ids.json"
 
 
 @runtime_checkable
@@ -199,32 +200,47 @@ class BM25Store:
     bm25s bakes the IDF of every term into its score matrix, so any add or delete changes every column of
     it. The store therefore keeps each chunk's tokens (``tokens.jsonl``) and re-derives the matrix from
     them when the set changes: only new chunks are tokenised (jieba is the slow part); re-indexing the
-    token lists takes milliseconds, and the scores equal those of a full rebuild exactly.
+    token lists takes milliseconds, and the scores equal those of a full rebuild exactly. Serving needs
+    only the matrix and the row order (``ids.json``): the token lists are read on the first change.
     """
 
-    def __init__(self, tokens: dict[str, list[str]], config: BM25Config | None = None,
-                 model: BM25Index | None = None) -> None:
+    def __init__(self, tokens: dict[str, list[str]] | None, config: BM25Config | None = None,
+                 model: BM25Index | None = None, order: list[str] | None = None,
+                 tokens_path: Path | None = None) -> None:
         self._tokens, self.config = tokens, config or BM25Config()
-        self._model, self._order = model, list(tokens)
+        self._model = model
+        self._order = order if order is not None else list(tokens or {})
+        self._tokens_path = tokens_path
+
+    def _all_tokens(self) -> dict[str, list[str]]:
+        if self._tokens is None:
+            assert self._tokens_path is not None
+            self._tokens = _read_tokens(self._tokens_path)
+            if list(self._tokens) != self._order:
+                raise IndexFormatError(f"{self._tokens_path}: rows differ from {BM25_IDS}")
+        return self._tokens
 
     def add(self, ids: Sequence[str], tokens: Sequence[list[str]]) -> None:
-        _check_new(ids, self._tokens)
-        self._tokens.update(zip(ids, (list(t) for t in tokens)))
+        stored = self._all_tokens()
+        _check_new(ids, stored)
+        stored.update(zip(ids, (list(t) for t in tokens)))
         self._model = None
 
     def delete(self, ids: Iterable[str]) -> None:
+        stored = self._all_tokens()
         for chunk_id in ids:
-            if self._tokens.pop(chunk_id, None) is not None:
+            if stored.pop(chunk_id, None) is not None:
                 self._model = None
 
     def _ready(self) -> BM25Index:
         if self._model is None:
-            self._order = list(self._tokens)
-            self._model = BM25Index.build([self._tokens[i] for i in self._order], self.config)
+            stored = self._all_tokens()
+            self._order = list(stored)
+            self._model = BM25Index.build([stored[i] for i in self._order], self.config)
         return self._model
 
     def search(self, query_tokens: list[str], k: int) -> ScoredIds:
-        if not self._tokens or k <= 0:
+        if not self._order or k <= 0:
             return []
         scores = self._ready().scores(query_tokens)
         k = min(k, len(scores))
@@ -234,37 +250,50 @@ class BM25Store:
         return _ranked(((self._order[r], float(scores[r])) for r in rows), k)
 
     def count(self) -> int:
-        return len(self._tokens)
+        return len(self._order) if self._model is not None else len(self._all_tokens())
 
     def fingerprint(self) -> str:
-        return ids_fingerprint(self._tokens)
+        return ids_fingerprint(self._order if self._model is not None else self._all_tokens())
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        model = self._ready()
+        model, stored = self._ready(), self._all_tokens()
         with (directory / BM25_TOKENS).open("w", encoding="utf-8") as out:
             for chunk_id in self._order:
-                out.write(json.dumps({"id": chunk_id, "tokens": self._tokens[chunk_id]}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({"id": chunk_id, "tokens": stored[chunk_id]}, ensure_ascii=False) + "\n")
+        (directory / BM25_IDS).write_text(json.dumps(self._order, ensure_ascii=False), "utf-8")
         model.save(directory)
 
     @classmethod
     def load(cls, directory: Path, config: BM25Config | None = None) -> BM25Store:
-        path = directory / BM25_TOKENS
-        tokens: dict[str, list[str]] = {}
+        path = directory / BM25_IDS
         try:
-            lines = path.read_text("utf-8").splitlines()
-        except OSError as exc:
-            raise IndexFormatError(f"{path}: missing or unreadable ({exc.strerror})") from exc
-        for number, line in enumerate(lines, start=1):
-            try:
-                row = json.loads(line)
-                tokens[str(row["id"])] = [str(t) for t in row["tokens"]]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise IndexFormatError(f"{path}:{number}: not a {{id, tokens}} line") from exc
+            order = json.loads(path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise IndexFormatError(f"{path}: missing or unreadable ({exc})") from exc
+        if not isinstance(order, list) or len(set(order)) != len(order):
+            raise IndexFormatError(f"{path}: not a list of distinct chunk ids")
         try:
             model = BM25Index.load(directory)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexFormatError(f"{directory}: unreadable bm25s files ({exc})") from exc
-        if model.size != len(tokens):
-            raise IndexFormatError(f"{directory}: bm25s holds {model.size} rows but {path.name} {len(tokens)}")
-        return cls(tokens, config, model)
+        if model.size != len(order):
+            raise IndexFormatError(f"{directory}: bm25s holds {model.size} rows but {path.name} {len(order)}")
+        return cls(None, config, model, order, directory / BM25_TOKENS)
+
+
+def _read_tokens(path: Path) -> dict[str, list[str]]:
+    tokens: dict[str, list[str]] = {}
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise IndexFormatError(f"{path}: missing or unreadable ({exc.strerror})") from exc
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            if not isinstance(row["tokens"], list):
+                raise TypeError("tokens")
+            tokens[str(row["id"])] = row["tokens"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise IndexFormatError(f"{path}:{number}: not a {{id, tokens}} line") from exc
+    return tokens
