@@ -115,7 +115,8 @@ def test_publish_under_load_goes_live_without_a_failed_request(admin_server: str
     print(f"\npublish under load: {load.ok} ok, {len(load.failed)} failed, live {to_live:.2f}s after publish")
     assert load.failed == [] and load.ok > 20
     assert {before, after} <= load.ids  # answers came from both generations, none failed at the swap
-    hits = httpx.post(f"{admin_server}/v1/search", json={"query": "痛风 秋水仙碱", "top_k": 1}).json()["hits"]
+    found = httpx.post(f"{admin_server}/v1/search", json={"query": "痛风 秋水仙碱", "top_k": 1}, timeout=60)
+    hits = found.json()["hits"]
     assert hits[0]["doc_id"] == "gout"
     assert httpx.get(f"{admin_server}/v1/index").json()["live"]["calibration"] == "fitted"
 
@@ -163,9 +164,9 @@ def test_a_damaged_generation_is_refused_and_the_old_one_serves(admin_server: st
     refused = httpx.post(f"{admin_server}/v1/admin/reload", headers=AUTH, timeout=60)
     assert refused.status_code == 409 and "dense.faiss" in refused.json()["error"]
     assert live_id(admin_server) == before
-    ready = httpx.get(f"{admin_server}/readyz").json()
+    ready = httpx.get(f"{admin_server}/readyz", timeout=60).json()
     assert ready["index"] == before and "dense.faiss" in ready["last_reload_error"]
-    assert httpx.post(f"{admin_server}/v1/ask", json={"question": "感冒怎么办"}).status_code == 200
+    assert httpx.post(f"{admin_server}/v1/ask", json={"question": "感冒怎么办"}, timeout=60).status_code == 200
 
 
 def test_closed_admin_health_readiness_and_signals(live_dir: Path, tiny_corpus: Path, tmp_path: Path,
