@@ -137,13 +137,10 @@ def verify_files(directory: Path, manifest: dict[str, Any], full: bool) -> None:
             raise IntegrityError(f"{path}: size {size} bytes, the manifest says {expected['size']}")
         if full and _sha256(path) != expected["sha256"]:
             raise IntegrityError(f"{path}: SHA-256 differs from the manifest (the file was changed or damaged)")
-    extra = sorted(set(file_digests_names(directory)) - set(files))
-    if extra:
+    present = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST}
+    extra = sorted(present - set(files))
+    if extra:  # e.g. a calibration.json dropped in by hand: it would be served unverified
         raise IntegrityError(f"{directory / extra[0]}: not part of this generation (the manifest lacks it)")
-
-
-def file_digests_names(directory: Path) -> list[str]:
-    return [str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST]
 
 
 # --- generations -----------------------------------------------------------------------------------

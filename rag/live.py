@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.build import add_documents, delete_documents
+from indexer.build import Finalize, add_documents, delete_documents
 from indexer.embedding import Embedder, SentenceTransformerEmbedder
 from indexer.errors import IndexerError
 from indexer.index_dir import LoadedIndex, check_embedding, open_index
@@ -133,7 +133,7 @@ class LiveIndex:
             return ReloadResult("reloaded", result.index_id, result.generation)  # the watcher was first
         return result
 
-    def _finalize(self) -> Any:
+    def _finalize(self) -> Finalize | None:
         return refit(self.embedder, self.settings) if self.settings.abstention else None
 
 
