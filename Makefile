@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: install
-	$(BIN)/chimed-rag serve
+	$(BIN)/chimed-rag serve --build
 
 index: install
 	$(BIN)/chimed-rag index build

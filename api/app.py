@@ -1,11 +1,10 @@
-"""FastAPI application: grounded QA (/v1/ask), retrieval (/v1/search), index manifest, health."""
+"""FastAPI application: grounded QA (/v1/ask), retrieval (/v1/search), the live index, health, admin."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,139 +12,124 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admin import add_admin_routes
+from api.common import (
+    ApiError,
+    answer_json,
+    check_history,
+    check_text,
+    check_top_k,
+    drain,
+    error_response,
+    sse_events,
+    start_answer,
+    validation_message,
+)
+from api.openai_compat import add_completions_route, add_openai_routes
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
+from rag.live import LiveIndex, start_watcher
 from rag.pipeline import DISCLAIMER, RAGPipeline
-from rag.prompt import PromptTooLongError
 from rag.settings import Settings
-from rag.types import Answer, Turn
 
 log = logging.getLogger("chimed_rag.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+def health_warnings(p: RAGPipeline) -> list[str]:
+    if p.settings.abstention and p.calibration in ("missing", "stale"):
+        return [f"index {p.index.index_id} generation {p.index.generation} has no valid abstention calibration "
+                f"({p.calibration}): questions the references do not cover are answered anyway; "
+                "run 'chimed-rag calibrate'"]
+    return []
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def readiness(live: LiveIndex) -> dict[str, Any]:
+    """Index loaded and verified (at load), calibration present, generator reachable."""
+    p = live.pipeline
+    problems = health_warnings(p)
+    check = getattr(p.generator, "check_reachable", None)  # only remote generators can be unreachable
+    unreachable = check() if check else None
+    if unreachable:
+        problems.append(f"generator {p.generator.name} unreachable: {unreachable}")
+    return {"ready": not problems, "index": p.index.index_id, "generation": p.index.generation,
+            "calibration": p.calibration, "generator": p.generator.name, "problems": problems,
+            "last_reload_error": live.last_error}
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid value')}")
-    return "; ".join(parts) or "invalid request"
-
-
-def _check_text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text:
-        raise ApiError(400, "empty_" + field, f"'{field}' must not be empty or whitespace")
-    if len(text) > limit:
-        raise ApiError(413, field + "_too_long", f"'{field}' is {len(text)} characters; the limit is {limit}")
-    return text
-
-
-def _check_top_k(top_k: int | None, settings: Settings) -> int | None:
-    if top_k is not None and not 1 <= top_k <= settings.max_top_k:
-        raise ApiError(400, "top_k_out_of_range", f"'top_k' must be between 1 and {settings.max_top_k}")
-    return top_k
-
-
-def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
-    return pipeline.answer_json(answer)
-
-
-def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn]:
-    if len(turns) > settings.max_history_turns:
-        raise ApiError(400, "history_too_long", f"at most {settings.max_history_turns} history turns are accepted")
-    return [Turn(_check_text(q, "history.question", settings.max_question_chars), a) for q, a in turns]
-
-
-async def start_answer(p: RAGPipeline, question: str, history: list[Turn], top_k: int | None,
-                       mode: str | None, options: dict[str, Any] | None = None, strict: bool | None = None,
-                       trace: bool = False) -> Iterator[str | Answer]:
-    """Triage, condense, retrieve and pack now, so that a bad request fails before any byte is streamed."""
-    try:
-        return await run_in_threadpool(p.ask_stream, question, history, top_k, mode, options, strict, trace)
-    except PromptTooLongError as exc:
-        raise ApiError(413, "prompt_too_long", str(exc)) from exc
-
-
-async def drain(items: Iterator[str | Answer]) -> Answer:
-    final = None
-    async for item in iterate_in_threadpool(items):
-        final = item
-    assert isinstance(final, Answer)
-    return final
-
-
-async def sse_events(items: Iterator[str | Answer], p: RAGPipeline) -> AsyncIterator[dict[str, str]]:
-    """``delta`` events with text as it is generated, then one ``answer`` event: the /v1/ask JSON."""
-    try:
-        async for item in iterate_in_threadpool(items):
-            if isinstance(item, Answer):
-                yield {"event": "answer", "data": json.dumps(answer_json(item, p), ensure_ascii=False)}
-            else:
-                yield {"event": "delta", "data": json.dumps({"text": item}, ensure_ascii=False)}
-    except Exception:
-        log.exception("error while streaming")  # headers are sent: report in-band, never the trace
-        error = {"error": {"code": "internal_error", "message": "internal server error"}}
-        yield {"event": "error", "data": json.dumps(error)}
-
-
-def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = None) -> FastAPI:
-    settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Index, embedder and generator load once per process, never per request.
-        app.state.pipeline = pipeline or RAGPipeline.from_settings(settings)
-        yield
-
-    app = FastAPI(title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
-                  description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
-
+def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "invalid_request", _validation_message(exc))
+        return error_response(422, "invalid_request", validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")  # the trace goes to the log, never to the client
-        return _error(500, "internal_error", "internal server error")
+        return error_response(500, "internal_error", "internal server error")
+
+
+def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = None,
+               live: LiveIndex | None = None) -> FastAPI:
+    """``live``: an already opened live index (``serve`` opens it first, so that a bad index is a one-line
+    error before the server starts); ``pipeline``: serve this one; neither: open ``settings.index_dir``."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Index, embedder and generator load once per process; later generations swap in (rag.live).
+        nonlocal live
+        if live is None:
+            live = LiveIndex(pipeline, settings) if pipeline else await run_in_threadpool(LiveIndex.open, settings)
+        for warning in health_warnings(live.pipeline):
+            log.warning(warning)
+        app.state.live = live
+        stop = start_watcher(live, settings.reload_interval)
+        yield
+        stop.set()
+        live.request_reload()  # wakes the watcher so that it sees the stop
+
+    app = FastAPI(title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
+                  description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
+    add_error_handlers(app)
+
+    def get_live(request: Request) -> LiveIndex:
+        return request.app.state.live  # type: ignore[no-any-return]
 
     def get_pipeline(request: Request) -> RAGPipeline:
-        return request.app.state.pipeline  # type: ignore[no-any-return]
+        return get_live(request).pipeline  # taken once per request: a reload never changes it midway
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
         p = get_pipeline(request)
-        return {"status": "ok", "index": p.index_info()["id"], "generator": p.generator.name}
+        warnings = health_warnings(p)
+        return {"status": "degraded" if warnings else "ok", "index": p.index.index_id,
+                "generation": p.index.generation, "generator": p.generator.name, "calibration": p.calibration,
+                "warnings": warnings}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        body = await run_in_threadpool(readiness, get_live(request))
+        return JSONResponse(status_code=200 if body["ready"] else 503, content=body)
 
     @app.get("/v1/index")
     async def index_manifest(request: Request) -> dict[str, Any]:
-        return get_pipeline(request).index.manifest
+        p = get_pipeline(request)
+        return {**p.index.manifest, "live": p.index_info()}
 
     @app.post("/v1/search", response_model=SearchResponse)
     async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
         p = get_pipeline(request)
-        query = _check_text(body.query, "query", settings.max_question_chars)
-        top_k = _check_top_k(body.top_k, settings)
+        query = check_text(body.query, "query", settings.max_question_chars)
+        top_k = check_top_k(body.top_k, settings)
         start = time.perf_counter()
         result = await run_in_threadpool(p.search, query, top_k, body.mode)
         timings = {**result.timings, "total_ms": round((time.perf_counter() - start) * 1000, 2)}
@@ -154,16 +138,15 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
     @app.post("/v1/ask", response_model=AskResponse)
     async def ask(body: AskRequest, request: Request) -> Any:
         p = get_pipeline(request)
-        question = _check_text(body.question, "question", settings.max_question_chars)
-        top_k = _check_top_k(body.top_k, settings)
+        question = check_text(body.question, "question", settings.max_question_chars)
+        top_k = check_top_k(body.top_k, settings)
         history = check_history([(t.question, t.answer) for t in body.history], settings)
         items = await start_answer(p, question, history, top_k, body.mode, None, body.strict, body.trace)
         if body.stream:
             return EventSourceResponse(sse_events(items, p))
         return answer_json(await drain(items), p)
 
-    from api.openai_compat import add_completions_route, add_openai_routes  # they build on this module's helpers
-
     add_openai_routes(app, settings, get_pipeline)
     add_completions_route(app, settings, get_pipeline)
+    add_admin_routes(app, settings, get_live)
     return app

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,26 @@ def _embedder(settings: Settings) -> Any:
     return SentenceTransformerEmbedder(settings.embedder_config())
 
 
+def _finalize(args: argparse.Namespace, settings: Settings, embedder: Any) -> Any:
+    """Refit abstention on the staged generation unless told not to (then say so, loudly)."""
+    if getattr(args, "no_calibrate", False):
+        print("warning: publishing without abstention calibration: the server will not abstain until "
+              "'chimed-rag calibrate' runs", file=sys.stderr)
+        return None
+    from rag.calibration import refit
+
+    return refit(embedder, settings)
+
+
+def _report(action: str, manifest: dict[str, Any], out: Path, start: float) -> None:
+    counts, update = manifest["counts"], manifest.get("update", {})
+    calibrated = "calibrated" if "calibration" in manifest else "NOT calibrated"
+    print(f"{action} index {manifest['index_id']} generation {manifest['generation']} at {out} "
+          f"({update.get('kind', '?')}: {update.get('upserted_count', 0)} documents embedded, "
+          f"{len(update.get('deleted', []))} deleted; {calibrated}): {counts['documents']} documents, "
+          f"{counts['chunks']} chunks in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer.build import build_index
 
@@ -49,10 +69,55 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     config = settings.build_config()
     if args.skip_empty:
         config = dataclasses.replace(config, skip_empty=True)
-    manifest = build_index(corpus, out, _embedder(settings), config, show_progress=True)
-    counts = manifest["counts"]
-    print(f"built index {manifest['index_id']} at {out}: {counts['documents']} documents, "
-          f"{counts['chunks']} chunks in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    embedder = _embedder(settings)
+    manifest = build_index(corpus, out, embedder, config, show_progress=True,
+                           finalize=_finalize(args, settings, embedder))
+    _report("built", manifest, out, start)
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    from indexer.build import add_documents
+    from indexer.loaders import load_corpus
+
+    settings = _settings(args)
+    documents = load_corpus(args.paths)  # input errors before anything is written
+    start = time.perf_counter()
+    embedder = _embedder(settings)
+    manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder))
+    _report("updated", manifest, settings.index_dir, start)
+    return 0
+
+
+def cmd_index_delete(args: argparse.Namespace) -> int:
+    from indexer.build import delete_documents
+
+    settings = _settings(args)
+    start = time.perf_counter()
+    embedder = _embedder(settings)
+    manifest = delete_documents(settings.index_dir, args.doc_ids, embedder,
+                                finalize=_finalize(args, settings, embedder))
+    _report("updated", manifest, settings.index_dir, start)
+    return 0
+
+
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    """Every file's hash and size, every record parsed, stores vs chunk store; exit 1 naming the bad file."""
+    from indexer.index_dir import open_index
+    from rag.abstention import Calibration
+
+    start = time.perf_counter()
+    try:
+        index = open_index(args.dir, verify="full")
+        calibration = Calibration.load(index.path)
+    except IndexerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    state = "none" if calibration is None else ("valid" if calibration.index_id == index.index_id else "stale")
+    print(json.dumps({"ok": True, "index_id": index.index_id, "generation": index.generation,
+                      "files": len(index.manifest["files"]), "chunks": len(index.passages),
+                      "vectors": index.dense.count(), "bm25_rows": index.sparse.count(), "calibration": state,
+                      "seconds": round(time.perf_counter() - start, 3)}))
     return 0
 
 
@@ -102,40 +167,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jsonl(path: Path, read: Callable[[Any], Any], expected: str) -> list[Any]:
-    """``read`` applied to each JSON line; any malformed line is reported by file and line number."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(read(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{number}: expected {expected}") from exc
-    return rows
-
-
-def _questions(path: Path, key: str) -> list[str]:
-    return _jsonl(path, lambda row: str(row[key]), f"a JSON object with {key!r}")
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from rag.abstention import calibrate
+    """Fit abstention on the live generation; publish it as a new generation (or write it to --out)."""
+    from indexer.build import republish
+    from indexer.index_dir import CALIBRATION_FILE, check_embedding, open_index
+    from rag.calibration import QuestionSets, fit
 
-    pipeline = _pipeline(args)
-    answerable = [q for path in args.in_corpus for q in _questions(path, "question")]
-    groups = ["questions"] * len(answerable)
-    if args.titles:
-        # The corpus' own topics, asked the way people ask: "<title>是什么？" and "<title>怎么办？".
-        titles = sorted({p.title for p in pipeline.index.passages if p.title})
-        answerable += [f"{t}{suffix}" for t in titles for suffix in ("是什么？", "怎么办？")]
-        groups += ["titles"] * (len(answerable) - len(groups))
-    unanswerable = _questions(args.out_of_corpus, "question")
-    if not answerable or not unanswerable:
-        raise ValueError("calibration needs both in-corpus and out-of-corpus questions")
-    result = calibrate(pipeline.abstainer, answerable, unanswerable, pipeline.index.index_id, args.target,
-                       groups=groups)
-    path = result.save(args.out or pipeline.index.path)
-    print(json.dumps({"saved": str(path), "threshold": result.threshold, **result.rates}, ensure_ascii=False))
+    settings = _settings(args)
+    index = open_index(settings.index_dir, verify="full")
+    embedder = _embedder(settings)
+    check_embedding(index.manifest, embedder.describe())
+    sets = QuestionSets(tuple(args.in_corpus), args.out_of_corpus, args.titles, args.target)
+    result = fit(index, embedder, settings, sets)
+    if args.out:
+        saved = str(result.save(args.out))
+    else:
+        manifest = republish(settings.index_dir, {CALIBRATION_FILE: result.dumps().encode("utf-8")}, "calibrate")
+        saved = f"{settings.index_dir} generation {manifest['generation']}"
+    print(json.dumps({"saved": saved, "threshold": result.threshold, **result.rates}, ensure_ascii=False))
     return 0
 
 
@@ -147,7 +196,9 @@ def _triage_case(row: Any) -> dict[str, Any]:
 
 def _triage_cases(paths: Sequence[Path]) -> list[dict[str, Any]]:
     expected = '{"text": ..., "level": emergency|urgent|routine}'
-    return [case for path in paths for case in _jsonl(path, _triage_case, expected)]
+    from rag.calibration import read_jsonl
+
+    return [case for path in paths for case in read_jsonl(path, _triage_case, expected)]
 
 
 def cmd_triage_fit(args: argparse.Namespace) -> int:
@@ -220,20 +271,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not (Path(settings.index_dir) / MANIFEST).exists():
-        if args.no_build:
-            print(f"error: no index at {settings.index_dir}; run 'chimed-rag index build'", file=sys.stderr)
+        # Never build at a path nobody asked for (a typo would silently get a fresh index).
+        if not args.build:
+            print(f"error: no index at {settings.index_dir}; build one with 'chimed-rag index build "
+                  f"--out {settings.index_dir}' or pass --build", file=sys.stderr)
             return 2
-        print(f"no index at {settings.index_dir}: building it from the shipped corpus first", file=sys.stderr)
+        print(f"no index at {settings.index_dir}: building and calibrating it from {settings.corpus}",
+              file=sys.stderr)
         from indexer.build import build_index
+        from rag.calibration import refit
 
-        build_index(settings.corpus, settings.index_dir, _embedder(settings), settings.build_config(),
-                    show_progress=True)
-        # A fresh default index also gets its abstention thresholds, fitted on the shipped question sets.
-        print("calibrating abstention on the shipped question sets ...", file=sys.stderr)
-        if main(["calibrate", "--index", str(settings.index_dir)]) != 0:
-            print("warning: calibration failed; the server will not abstain", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        embedder = _embedder(settings)
+        build_index(settings.corpus, settings.index_dir, embedder, settings.build_config(), show_progress=True,
+                    finalize=refit(embedder, settings))
+    from rag.live import LiveIndex
+
+    app = create_app(settings, live=LiveIndex.open(settings))  # a bad index: one line and exit 2, not a trace
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            timeout_graceful_shutdown=int(settings.shutdown_grace) or None)
+    _reload_on_signals(app)
+    uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, let in-flight requests finish
     return 0
+
+
+def _reload_on_signals(app: Any) -> None:
+    """SIGHUP / SIGUSR1 / SIGUSR2 ask for a reload instead of killing the server (their default)."""
+    import signal
+
+    def handler(signum: int, _frame: Any) -> None:
+        live = getattr(app.state, "live", None)
+        if live is not None:
+            live.request_reload()
+
+    for name in ("SIGHUP", "SIGUSR1", "SIGUSR2"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -248,10 +320,25 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
     build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
     build.add_argument("--skip-empty", action="store_true", help="skip records with empty text (warn, not fail)")
+    no_calibrate_help = "publish without refitting abstention (the server then warns and does not abstain)"
+    build.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     build.set_defaults(func=cmd_index_build)
+    add = index.add_parser("add", help="add new or changed documents (only those are chunked and embedded)")
+    add.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
+    add.add_argument("paths", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    add.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
+    add.set_defaults(func=cmd_index_add)
+    delete = index.add_parser("delete", help="delete documents by id")
+    delete.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
+    delete.add_argument("--doc-id", dest="doc_ids", nargs="+", required=True, metavar="ID")
+    delete.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
+    delete.set_defaults(func=cmd_index_delete)
     info = index.add_parser("info", help="print an index manifest")
     info.add_argument("dir", type=Path)
     info.set_defaults(func=cmd_index_info)
+    verify = index.add_parser("verify", help="check every file's SHA-256 and size and the stores' consistency")
+    verify.add_argument("dir", type=Path)
+    verify.set_defaults(func=cmd_index_verify)
 
     def retrieval_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--index", dest="index_dir", type=Path, help="index directory")
@@ -308,12 +395,13 @@ def parser() -> argparse.ArgumentParser:
     teval.add_argument("--rules-only", action="store_true")
     teval.set_defaults(func=cmd_triage_eval)
 
-    serve = sub.add_parser("serve", help="serve the HTTP API (builds the default index if missing)")
+    serve = sub.add_parser("serve", help="serve the HTTP API over the live index (hot-reloads new generations)")
     serve.add_argument("--index", dest="index_dir", type=Path)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--generator", choices=["extractive", "transformers"])
-    serve.add_argument("--no-build", action="store_true", help="fail instead of building a missing index")
+    serve.add_argument("--build", action="store_true", help="build and calibrate the index first if it is missing")
+    serve.add_argument("--no-build", action="store_true", help="(the default) fail when the index is missing")
     serve.set_defaults(func=cmd_serve)
     return p
 

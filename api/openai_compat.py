@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
+from api.common import ApiError, answer_json, check_history, check_text, check_top_k, drain, start_answer
 from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, OpenAIRequest
 from rag.citations import source_lines, strip_footer, with_footer
 from rag.pipeline import DISCLAIMER, RAGPipeline
@@ -139,9 +139,9 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
         check_model_and_n(body, model_name)
         p = get_pipeline(request)
         question, turns = split_messages(body.messages)
-        question = _check_text(question, "question", settings.max_question_chars)
+        question = check_text(question, "question", settings.max_question_chars)
         history = check_history(turns, settings)
-        items = await start_answer(p, question, history, _check_top_k(body.top_k, settings), body.mode,
+        items = await start_answer(p, question, history, check_top_k(body.top_k, settings), body.mode,
                                    generation_options(body), body.strict, body.trace)
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:

@@ -75,6 +75,8 @@ class HitOut(BaseModel):
 
 class IndexInfo(BaseModel):
     id: str
+    generation: int = 0
+    calibration: str = "missing"
     built_at: str
     model: str
     documents: int
@@ -146,3 +148,10 @@ class CompletionRequest(OpenAIRequest):
     """OpenAI's (legacy) completions request: the prompt goes to the generator as is, no retrieval."""
 
     prompt: str
+
+
+class DocumentsRequest(BaseModel):
+    """``POST /v1/documents``: corpus records as in a JSONL corpus file ({id, title?, text, source?, url?,
+    metadata?}); a known id replaces that document."""
+
+    documents: list[dict[str, Any]] = Field(min_length=1, max_length=1000)

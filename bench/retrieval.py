@@ -108,7 +108,7 @@ def run_dataset(dataset: Dataset, work: Path, latency_queries: int, reuse: bool,
     result["seconds"] = {"builds": round(time.perf_counter() - clock, 1)}
     clock = time.perf_counter()
     if keep is not None:
-        keep["vectors"].append(index8.faiss_index.reconstruct_n(0, index8.faiss_index.ntotal))
+        keep["vectors"].append(index8.dense.vectors()[1])
         keep["texts"].extend(texts)
     ours32 = make_retrievers(index32, fp32, Settings().hybrid_config())
     ours8 = make_retrievers(index8, fast, Settings().hybrid_config())

@@ -143,7 +143,7 @@ def _cached_dev_data(args: argparse.Namespace, keep: dict[str, list]) -> None:
         if not (cached / "manifest.json").exists():
             continue
         index = open_index(cached)
-        keep["vectors"].append(index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal))
+        keep["vectors"].append(index.dense.vectors()[1])
         keep["texts"].extend(p.text for p in index.passages)
         keep["queries"].extend(dataset.all_queries)
         keep["backend"] = ["torch"]

@@ -1,4 +1,10 @@
-"""Build an index directory: load → chunk → embed → FAISS + BM25 → manifest, published atomically."""
+"""Build and update an index: load → chunk → embed → dense store + sparse index → manifest → publish.
+
+A full build and an incremental update are the same operation: documents to upsert and document ids
+to delete, applied to a base generation (empty for a fresh build). Only upserted documents are chunked,
+embedded and tokenised; everything else is carried over by chunk id. Each change is published as a new
+generation (see ``indexer.index_dir``); input errors are raised before anything is written.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,51 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer
-from indexer.bm25_index import BM25Config, BM25Index
-from indexer.chunking import Chunker, ChunkerConfig
-from indexer.dense_index import FaissConfig, build_faiss, save_faiss
+from indexer.bm25_index import BM25Config
+from indexer.chunking import Chunker, ChunkerConfig, index_text
+from indexer.dense_index import FaissConfig
 from indexer.embedding import Embedder
+from indexer.errors import IndexFormatError
 from indexer.index_dir import (
     BM25_DIR,
     CHUNKS,
-    FAISS_FILE,
     FORMAT_VERSION,
     LEXICON_DIR,
     MANIFEST,
     SYNONYMS,
     USER_DICT,
-    BuildSlot,
+    Generation,
+    LoadedIndex,
+    bm25_config,
+    builds_dir,
+    check_embedding,
     corpus_fingerprint,
+    document_fingerprint,
+    link_files,
+    open_index,
     write_chunks,
+    write_lock,
 )
 from indexer.lexicon import Lexicon, load_lexicon
 from indexer.loaders import load_corpus
-from indexer.types import Passage
+from indexer.stores import BM25Store, FaissStore
+from indexer.types import Document, Passage
+
+__all__ = ["BuildConfig", "Changes", "Finalize", "add_documents", "build_index", "delete_documents",
+           "index_text", "remove_index", "republish"]
 
 log = logging.getLogger(__name__)
+
+# Called with the staged generation folder (manifest written, not yet live) and its manifest, before
+# publishing; returns the manifest to publish. rag.calibration uses it to refit abstention.
+Finalize = Callable[[Path, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -52,17 +74,33 @@ class BuildConfig:
     skip_empty: bool = False  # leave out (with a warning) records with empty text instead of failing
 
 
-def index_text(passage: Passage, with_title: bool) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text, headed by the title and aliases."""
-    if not with_title or not passage.title:
-        return passage.text
-    aliases = passage.metadata.get("aliases") or []
-    names = "、".join(str(a) for a in aliases if a) if isinstance(aliases, list) else ""
-    if names:
-        return f"{passage.title}（{names}）\n{passage.text}"
-    if passage.text.startswith(passage.title):
-        return passage.text
-    return f"{passage.title}\n{passage.text}"
+@dataclass(frozen=True)
+class _Recipe:
+    """What decides an index's content besides the corpus; a change to any of it needs a full rebuild."""
+
+    chunker: ChunkerConfig
+    analyzer: ChineseAnalyzer
+    bm25: BM25Config
+    faiss: FaissConfig
+    title_in_index: bool
+    embedding: dict[str, Any]
+
+    def key(self) -> str:
+        return json.dumps([asdict(self.chunker), self.analyzer.describe(), asdict(self.bm25), asdict(self.faiss),
+                           self.title_in_index, self.embedding], sort_keys=True, default=str)
+
+    @classmethod
+    def of(cls, index: LoadedIndex) -> _Recipe:
+        """The recipe a generation was built with (its own analyzer and lexicon, already loaded)."""
+        m = index.manifest
+        return cls(ChunkerConfig(**m["chunker"]), index.analyzer, bm25_config(m), FaissConfig(**m["faiss"]),
+                   m["title_in_index"], m["embedding"])
+
+
+@dataclass(frozen=True)
+class Changes:
+    upsert: tuple[Document, ...] = ()
+    delete: tuple[str, ...] = ()
 
 
 def _write_lexicon(lexicon: Lexicon, directory: Path) -> None:
@@ -71,84 +109,196 @@ def _write_lexicon(lexicon: Lexicon, directory: Path) -> None:
     (directory / SYNONYMS).write_text("".join(" ".join(g) + "\n" for g in lexicon.synonym_groups), encoding="utf-8")
 
 
-def build_index(
-    corpus: Sequence[str | Path],
-    out_dir: str | Path,
-    embedder: Embedder,
-    config: BuildConfig | None = None,
-    show_progress: bool = False,
-) -> dict[str, Any]:
-    """Build and atomically publish an index at ``out_dir``; returns its manifest.
+def build_index(corpus: Sequence[str | Path], out_dir: str | Path, embedder: Embedder,
+                config: BuildConfig | None = None, show_progress: bool = False,
+                finalize: Finalize | None = None) -> dict[str, Any]:
+    """Make ``out_dir`` hold exactly ``corpus``; returns the live manifest.
 
-    Input errors are raised before anything is written; any failure later removes the partial build
-    and leaves a previous index at ``out_dir`` untouched.
+    An existing index built with the same settings is updated in place (only new or changed documents are
+    embedded; an unchanged corpus publishes nothing); otherwise the corpus is indexed from scratch.
     """
     config = config or BuildConfig()
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
     documents = load_corpus(corpus, skip_empty=config.skip_empty)
     lexicon = load_lexicon(config.user_dict, config.synonyms)
-    timings["load_s"] = time.perf_counter() - start
+    recipe = _Recipe(config.chunker, ChineseAnalyzer(config.analyzer, lexicon), config.bm25, config.faiss,
+                     config.title_in_index, embedder.describe())
+    with write_lock(Path(out_dir)):
+        base = _reusable_base(Path(out_dir), recipe)
+        known = base.manifest["documents"] if base else {}
+        wanted = {d.id: d for d in documents}
+        changes = Changes(tuple(d for d in documents if known.get(d.id, {}).get("fingerprint")
+                                != document_fingerprint(d)),
+                          tuple(i for i in known if i not in wanted))
+        if base is not None and not changes.upsert and not changes.delete:
+            log.info("%s: corpus unchanged, nothing to publish", out_dir)
+            return base.manifest
+        return _commit(Path(out_dir), base, changes, recipe, embedder, [str(p) for p in corpus],
+                       show_progress, finalize)
+
+
+def _reusable_base(out_dir: Path, recipe: _Recipe) -> LoadedIndex | None:
+    """The live generation when it can be updated incrementally with ``recipe``, else None (full build)."""
+    try:
+        base = open_index(out_dir, verify="full")
+    except IndexFormatError as exc:
+        if (out_dir / MANIFEST).exists():
+            log.warning("%s: not reusable (%s); indexing from scratch", out_dir, exc)
+        return None
+    if _Recipe.of(base).key() != recipe.key():
+        log.warning("%s: built with other settings; indexing from scratch", out_dir)
+        return None
+    return base
+
+
+def add_documents(out_dir: str | Path, documents: Sequence[Document], embedder: Embedder,
+                  show_progress: bool = False, finalize: Finalize | None = None) -> dict[str, Any]:
+    """Add new documents and replace changed ones (same id), with the index's own settings."""
+    if not documents:
+        raise ValueError("no documents to add")
+    ids = [d.id for d in documents]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate document ids in the input: {sorted({i for i in ids if ids.count(i) > 1})}")
+    with write_lock(Path(out_dir)):
+        base, recipe = _base_for_update(Path(out_dir), embedder)
+        known = base.manifest["documents"]
+        upsert = tuple(d for d in documents if known.get(d.id, {}).get("fingerprint") != document_fingerprint(d))
+        if not upsert:
+            return base.manifest
+        return _commit(Path(out_dir), base, Changes(upsert, ()), recipe, embedder,
+                       base.manifest["corpus"]["paths"], show_progress, finalize)
+
+
+def delete_documents(out_dir: str | Path, doc_ids: Iterable[str], embedder: Embedder,
+                     finalize: Finalize | None = None) -> dict[str, Any]:
+    doc_ids = list(dict.fromkeys(doc_ids))
+    if not doc_ids:
+        raise ValueError("no document ids to delete")
+    with write_lock(Path(out_dir)):
+        base, recipe = _base_for_update(Path(out_dir), embedder)
+        unknown = [i for i in doc_ids if i not in base.manifest["documents"]]
+        if unknown:
+            raise ValueError(f"no such document in {out_dir}: {', '.join(unknown)} (nothing was changed)")
+        if len(doc_ids) == len(base.manifest["documents"]):
+            raise ValueError("refusing to delete every document; remove the index instead")
+        return _commit(Path(out_dir), base, Changes((), tuple(doc_ids)), recipe, embedder,
+                       base.manifest["corpus"]["paths"], False, finalize)
+
+
+def _base_for_update(out_dir: Path, embedder: Embedder) -> tuple[LoadedIndex, _Recipe]:
+    base = open_index(out_dir, verify="full")  # never build on a damaged generation
+    check_embedding(base.manifest, embedder.describe())
+    return base, _Recipe.of(base)
+
+
+def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _Recipe, embedder: Embedder,
+            corpus_paths: list[str], show_progress: bool, finalize: Finalize | None) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    dense = base.dense if base else FaissStore.empty(embedder.dimension, recipe.faiss, _chunk_hint(changes))
+    sparse = base.sparse if base else BM25Store({}, recipe.bm25)
+    by_doc = _passages_by_doc(base.passages if base else [])
+    docs = dict(base.manifest["documents"]) if base else {}
+    gone = [p.chunk_id for i in (*changes.delete, *(d.id for d in changes.upsert)) for p in by_doc.pop(i, [])]
+    dense.delete(gone)
+    sparse.delete(gone)
+    for doc_id in changes.delete:
+        docs.pop(doc_id, None)
 
     t = time.perf_counter()
-    passages = Chunker(config.chunker).run(documents)
+    fresh = Chunker(recipe.chunker).run(list(changes.upsert))
+    texts = [index_text(p, recipe.title_in_index) for p in fresh]
     timings["chunk_s"] = time.perf_counter() - t
-    texts = [index_text(p, config.title_in_index) for p in passages]
+    t = time.perf_counter()
+    vectors = embedder.embed_passages(texts, show_progress=show_progress) if texts else None
+    timings["embed_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if vectors is not None:
+        dense.add([p.chunk_id for p in fresh], vectors)
+    sparse.add([p.chunk_id for p in fresh], [recipe.analyzer.tokenize(x) for x in texts])
+    timings["stores_s"] = time.perf_counter() - t
+    for doc in changes.upsert:
+        by_doc[doc.id] = [p for p in fresh if p.doc_id == doc.id]
+        docs[doc.id] = {"fingerprint": document_fingerprint(doc), "title": doc.title, "source": doc.source,
+                        "url": doc.url, "chunks": len(by_doc[doc.id]), "characters": len(doc.text)}
 
-    slot = BuildSlot(Path(out_dir))
-    with slot as work:
+    with Generation(out_dir) as gen:
         t = time.perf_counter()
-        vectors = embedder.embed_passages(texts, show_progress=show_progress)
-        timings["embed_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        save_faiss(build_faiss(vectors, config.faiss), work / FAISS_FILE)
-        timings["faiss_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        analyzer = ChineseAnalyzer(config.analyzer, lexicon)
-        BM25Index.build([analyzer.tokenize(x) for x in texts], config.bm25).save(work / BM25_DIR)
-        _write_lexicon(lexicon, work / LEXICON_DIR)
-        timings["bm25_s"] = time.perf_counter() - t
-
-        write_chunks(work / CHUNKS, passages)
+        dense.save(gen.path)
+        sparse.save(gen.path / BM25_DIR)
+        _write_lexicon(recipe.analyzer.lexicon, gen.path / LEXICON_DIR)
+        passages = [p for chunks in by_doc.values() for p in chunks]
+        write_chunks(gen.path / CHUNKS, passages)
+        timings["write_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
-        manifest = _manifest(documents, passages, embedder, analyzer, config, corpus, timings)
-        (work / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        slot.publish()
-    return manifest
+        manifest = _manifest(base, docs, passages, recipe, corpus_paths, changes, timings)
+        gen.write_manifest(manifest)
+        if finalize is not None:
+            manifest = finalize(gen.path, manifest)
+        return gen.publish(manifest)
 
 
-def _manifest(documents: Sequence[Any], passages: Sequence[Passage], embedder: Embedder,
-              analyzer: ChineseAnalyzer, config: BuildConfig, corpus: Sequence[str | Path],
+def _chunk_hint(changes: Changes) -> int:
+    return sum(max(1, len(d.text) // 300) for d in changes.upsert)
+
+
+def _passages_by_doc(passages: Sequence[Passage]) -> dict[str, list[Passage]]:
+    out: dict[str, list[Passage]] = {}
+    for p in passages:
+        out.setdefault(p.doc_id, []).append(p)
+    return out
+
+
+def _manifest(base: LoadedIndex | None, docs: dict[str, dict[str, Any]], passages: Sequence[Passage],
+              recipe: _Recipe, corpus_paths: list[str], changes: Changes,
               timings: dict[str, float]) -> dict[str, Any]:
-    fingerprint = corpus_fingerprint(documents)
-    embedding = embedder.describe()
-    settings_key = json.dumps([asdict(config), embedding], sort_keys=True, default=str)
-    index_id = hashlib.sha256((fingerprint + settings_key).encode()).hexdigest()[:12]
+    fingerprint = corpus_fingerprint({i: d["fingerprint"] for i, d in docs.items()})
+    # Same corpus + same settings => same id, however the index got there (build, add, delete).
+    index_id = hashlib.sha256((fingerprint + recipe.key()).encode()).hexdigest()[:12]
+    previous = {"index_id": base.index_id, "generation": base.generation} if base else None
     return {
         "format_version": FORMAT_VERSION,
         "index_id": index_id,
+        "generation": (base.generation + 1) if base else 1,
+        "parent": previous,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "corpus": {"paths": [str(p) for p in corpus], "fingerprint": fingerprint},
-        "counts": {"documents": len(documents), "chunks": len(passages),
-                   "characters": sum(len(d.text) for d in documents)},
-        "chunker": asdict(config.chunker),
-        "title_in_index": config.title_in_index,
-        "embedding": embedding,
-        "faiss": asdict(config.faiss),
-        "bm25": {**asdict(config.bm25), "analyzer_config": asdict(config.analyzer),
-                 "analyzer": analyzer.describe()},
+        "corpus": {"paths": corpus_paths, "fingerprint": fingerprint},
+        "counts": {"documents": len(docs), "chunks": len(passages),
+                   "characters": sum(int(d["characters"]) for d in docs.values())},
+        "update": {"kind": "incremental" if base else "full", "upserted": [d.id for d in changes.upsert][:50],
+                   "upserted_count": len(changes.upsert), "deleted": list(changes.delete)},
+        "chunker": asdict(recipe.chunker),
+        "title_in_index": recipe.title_in_index,
+        "embedding": recipe.embedding,
+        "faiss": asdict(recipe.faiss),
+        "bm25": {**asdict(recipe.bm25), "analyzer_config": asdict(recipe.analyzer.config),
+                 "analyzer": recipe.analyzer.describe()},
+        "documents": docs,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
 
 
+def republish(out_dir: str | Path, files: dict[str, bytes], note: str) -> dict[str, Any]:
+    """A new generation with the same content plus ``files`` (e.g. a fresh calibration.json)."""
+    with write_lock(Path(out_dir)):
+        live = open_index(out_dir, verify="full")
+        with Generation(Path(out_dir)) as gen:
+            link_files(live.path, gen.path, skip=(MANIFEST, *files))
+            for name, data in files.items():
+                (gen.path / name).write_bytes(data)
+            manifest = {**live.manifest, "generation": live.generation + 1,
+                        "parent": {"index_id": live.index_id, "generation": live.generation},
+                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "update": {"kind": note}}
+            manifest.pop("files", None)
+            return gen.publish(manifest)
+
+
 def remove_index(out_dir: str | Path) -> None:
-    """Delete an index link and all its builds."""
+    """Delete an index link and all its generations."""
     target = Path(out_dir).absolute()
-    builds = target.parent / f".{target.name}.builds"
     if target.is_symlink():
         target.unlink()
     elif target.exists():
         shutil.rmtree(target)
-    shutil.rmtree(builds, ignore_errors=True)
+    shutil.rmtree(builds_dir(target), ignore_errors=True)
+    (target.parent / f".{target.name}.lock").unlink(missing_ok=True)

@@ -119,3 +119,16 @@ class Chunker:
             # Step back for overlap, but always advance so the loop ends.
             i = max(i + 1, j - self.config.overlap_sentences)
         return chunks
+
+
+def index_text(passage: Passage, with_title: bool) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, headed by the title and aliases."""
+    if not with_title or not passage.title:
+        return passage.text
+    aliases = passage.metadata.get("aliases") or []
+    names = "、".join(str(a) for a in aliases if a) if isinstance(aliases, list) else ""
+    if names:
+        return f"{passage.title}（{names}）\n{passage.text}"
+    if passage.text.startswith(passage.title):
+        return passage.text
+    return f"{passage.title}\n{passage.text}"

@@ -15,3 +15,7 @@ class IndexFormatError(IndexerError):
 
 class ModelMismatchError(IndexerError):
     """The index was built with a different embedding model or backend than configured."""
+
+
+class IntegrityError(IndexFormatError):
+    """A file of an index generation differs from what its manifest recorded (the message names it)."""

@@ -89,10 +89,10 @@ def load_jsonl(file: Path, skip_empty: bool = False) -> Iterator[tuple[Document,
         if skip_empty and isinstance(obj, dict) and not str(obj.get("text") or "").strip():
             log.warning("%s: skipping document %r with empty text", where, obj.get("id"))
             continue
-        yield _document_from_record(obj, where), where
+        yield document_from_record(obj, where), where
 
 
-def _document_from_record(obj: Any, where: str) -> Document:
+def document_from_record(obj: Any, where: str) -> Document:
     if not isinstance(obj, dict):
         raise CorpusError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     doc_id = obj.get("id")

@@ -73,8 +73,7 @@ SENTENCES = (
 def calibration_texts() -> list[str]:
     """Prompted inputs: shipped-corpus passages (measured: long inputs decide activation ranges; 96 short
     sentences alone gave cosine 0.9968 to fp32, 300 passages 0.999) and the fixed sentences as queries."""
-    from indexer.build import index_text
-    from indexer.chunking import Chunker
+    from indexer.chunking import Chunker, index_text
     from indexer.loaders import load_corpus
 
     passages = Chunker().run(load_corpus([CORPUS_DOCS])) if CORPUS_DOCS.is_dir() else []

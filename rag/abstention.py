@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.protocols import Retriever
+from indexer.errors import IndexerError
+from indexer.index_dir import CALIBRATION_FILE
+from rag.types import Hit
 
 FEATURES = ("dense_top", "bm25_per_token", "agreement", "medical")
-CALIBRATION_FILE = "calibration.json"
 ABSTAIN_MESSAGE = ("参考资料中没有涵盖这个问题的内容，本系统无法给出有依据的回答。"
                    "建议咨询医生或到正规医疗机构就诊，获取针对您情况的专业意见。")
 OUT_OF_SCOPE_MESSAGE = ("这个问题似乎不属于医学健康范围，本系统只根据医学参考资料回答健康相关问题。"
@@ -62,16 +63,17 @@ def looks_medical(question: str, lexicon_words: frozenset[str] = frozenset()) ->
 
 
 class Abstainer:
-    def __init__(self, bm25: Retriever, dense: Retriever, tokenize: Callable[[str], list[str]],
-                 lexicon_words: frozenset[str] = frozenset(), config: AbstentionConfig | None = None) -> None:
-        self.bm25, self.dense, self.tokenize = bm25, dense, tokenize
+    """Decides from one retrieval's member runs (``Retrieval.runs``): no search of its own."""
+
+    def __init__(self, tokenize: Callable[[str], list[str]], lexicon_words: frozenset[str] = frozenset(),
+                 config: AbstentionConfig | None = None) -> None:
+        self.tokenize = tokenize
         self.lexicon_words = lexicon_words
         self.config = config or AbstentionConfig()
 
-    def features(self, question: str) -> dict[str, float]:
+    def features(self, question: str, runs: Mapping[str, Sequence[Hit]]) -> dict[str, float]:
         k = self.config.probe_k
-        bm25_hits = self.bm25.search(question, k)
-        dense_hits = self.dense.search(question, k)
+        bm25_hits, dense_hits = list(runs.get("bm25", ()))[:k], list(runs.get("dense", ()))[:k]
         bm25_docs = {h.passage.doc_id for h in bm25_hits}
         dense_docs = {h.passage.doc_id for h in dense_hits}
         tokens = max(1, len(self.tokenize(question)))
@@ -88,8 +90,8 @@ class Abstainer:
         z = self.config.intercept + sum(c * features[name] for c, name in zip(self.config.coef, FEATURES))
         return float(1.0 / (1.0 + np.exp(-z)))
 
-    def decide(self, question: str) -> Abstention:
-        feats = self.features(question)
+    def decide(self, question: str, runs: Mapping[str, Sequence[Hit]]) -> Abstention:
+        feats = self.features(question, runs)
         p = self.probability(feats)
         if p is None or self.config.threshold is None or p >= self.config.threshold:
             return Abstention(False, None, p, feats)
@@ -125,6 +127,10 @@ def threshold_for(probabilities: np.ndarray, max_false_abstention: float) -> flo
     return float(ordered[min(k, len(ordered)) - 1])
 
 
+class CalibrationError(IndexerError):
+    """A calibration.json that cannot be read (the message names the file)."""
+
+
 @dataclass(frozen=True)
 class Calibration:
     coef: tuple[float, ...]
@@ -137,10 +143,13 @@ class Calibration:
     def config(self, probe_k: int = 5) -> AbstentionConfig:
         return AbstentionConfig(self.coef, self.intercept, self.threshold, probe_k)
 
+    def dumps(self) -> str:
+        return json.dumps({"features": FEATURES, **asdict(self)}, ensure_ascii=False, indent=2)
+
     def save(self, directory: Path) -> Path:
         Path(directory).mkdir(parents=True, exist_ok=True)
         path = Path(directory) / CALIBRATION_FILE
-        path.write_text(json.dumps({"features": FEATURES, **asdict(self)}, ensure_ascii=False, indent=2), "utf-8")
+        path.write_text(self.dumps(), "utf-8")
         return path
 
     @classmethod
@@ -148,19 +157,27 @@ class Calibration:
         path = Path(directory) / CALIBRATION_FILE
         if not path.is_file():
             return None
-        data = json.loads(path.read_text("utf-8"))
-        return cls(tuple(data["coef"]), data["intercept"], data["threshold"], data["index_id"],
-                   data["target_false_abstention"], data["rates"])
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            coef = tuple(float(c) for c in data["coef"])
+            if len(coef) != len(FEATURES):
+                raise ValueError(f"{len(coef)} coefficients for {len(FEATURES)} features")
+            return cls(coef, float(data["intercept"]), float(data["threshold"]), str(data["index_id"]),
+                       float(data["target_false_abstention"]), dict(data["rates"]))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CalibrationError(f"{path}: not a calibration file ({exc}); refit with 'chimed-rag calibrate'") \
+                from exc
 
 
-def calibrate(abstainer: Abstainer, answerable: Sequence[str], unanswerable: Sequence[str], index_id: str,
-              target: float = 0.05, folds: int = 5, groups: Sequence[str] | None = None) -> Calibration:
+def calibrate(features: Callable[[Sequence[str]], list[dict[str, float]]], answerable: Sequence[str],
+              unanswerable: Sequence[str], index_id: str, target: float = 0.05, folds: int = 5,
+              groups: Sequence[str] | None = None) -> Calibration:
     """Fit the model on all questions, and estimate its rates out of sample with k-fold cross-validation.
 
     ``groups`` names the source of each answerable question; the threshold then meets the target in
     every group, so that many easy questions (corpus titles) cannot hide abstention on hard ones.
     """
-    x = np.array([[abstainer.features(q)[f] for f in FEATURES] for q in [*answerable, *unanswerable]])
+    x = np.array([[row[f] for f in FEATURES] for row in features([*answerable, *unanswerable])])
     y = np.array([1.0] * len(answerable) + [0.0] * len(unanswerable))
     coef, intercept = fit_logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))

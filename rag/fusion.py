@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
+from typing import TypeVar
 
-FUSIONS = ("minmax", "rrf")
+K = TypeVar("K", bound=Hashable)  # a candidate key: chunk ids in the pipeline
 
 
-def minmax_normalize(scores: Mapping[int, float]) -> dict[int, float]:
+def minmax_normalize(scores: Mapping[K, float]) -> dict[K, float]:
     if not scores:
         return {}
     low, high = min(scores.values()), max(scores.values())
@@ -16,9 +17,9 @@ def minmax_normalize(scores: Mapping[int, float]) -> dict[int, float]:
     return {key: (value - low) / (high - low) for key, value in scores.items()}
 
 
-def minmax_fuse(runs: Mapping[str, Mapping[int, float]], weights: Mapping[str, float]) -> dict[int, float]:
+def minmax_fuse(runs: Mapping[str, Mapping[K, float]], weights: Mapping[str, float]) -> dict[K, float]:
     """Weighted sum of min-max normalised scores; a candidate a retriever did not score gets 0 from it."""
-    fused: dict[int, float] = {}
+    fused: dict[K, float] = {}
     for name, scores in runs.items():
         weight = weights.get(name, 0.0)
         for key, value in minmax_normalize(scores).items():
@@ -26,12 +27,19 @@ def minmax_fuse(runs: Mapping[str, Mapping[int, float]], weights: Mapping[str, f
     return fused
 
 
-def rrf_fuse(runs: Mapping[str, Mapping[int, float]], weights: Mapping[str, float], k: int = 60) -> dict[int, float]:
+def rrf_fuse(runs: Mapping[str, Mapping[K, float]], weights: Mapping[str, float], k: int = 60) -> dict[K, float]:
     """Weighted reciprocal rank fusion: sum of w / (k + rank)."""
-    fused: dict[int, float] = {}
+    fused: dict[K, float] = {}
     for name, scores in runs.items():
         weight = weights.get(name, 0.0)
         ranked = sorted(scores, key=lambda key: scores[key], reverse=True)
         for rank, key in enumerate(ranked, start=1):
             fused[key] = fused.get(key, 0.0) + weight / (k + rank)
     return fused
+
+
+# The one registry of fusion methods: name -> f(runs, weights, rrf_k).
+FUSIONS: dict[str, Callable[[Mapping[str, Mapping[str, float]], Mapping[str, float], int], dict[str, float]]] = {
+    "minmax": lambda runs, weights, _k: minmax_fuse(runs, weights),
+    "rrf": rrf_fuse,
+}

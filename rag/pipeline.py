@@ -18,7 +18,7 @@ from rag.emergency import EmergencyGuide
 from rag.intent import detect
 from rag.prompt import PackedPrompt, PromptBuilder
 from rag.protocols import GenerationRequest, Generator, Guidance, Note, Retriever
-from rag.retrievers import MODES, make_retrievers
+from rag.retrievers import MODES, HybridRetriever, Retrieval, make_retrievers
 from rag.settings import Settings
 from rag.support import SupportChecker, render
 from rag.triage import Safety, Triage, mentions_dose
@@ -70,11 +70,13 @@ class RAGPipeline:
         self.generator = generator
         self.settings = settings
         self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config())  # type: ignore[assignment]
+        self.hybrid: HybridRetriever = self.retrievers["hybrid"]  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
         self.triage = self._triage()
         self.support = SupportChecker(index.analyzer.tokenize, embedder, settings.support_config())
-        self.abstainer = Abstainer(self.retrievers["bm25"], self.retrievers["dense"], index.analyzer.tokenize,
-                                   frozenset(index.analyzer.lexicon.user_words), self._abstention_config())
+        self.calibration = "missing"  # settings | fitted | missing | stale: what /healthz and /readyz report
+        self.abstainer = Abstainer(index.analyzer.tokenize, frozenset(index.analyzer.lexicon.user_words),
+                                   self._abstention_config())
         self.audit = AuditLog(settings.audit_log, settings.audit_log_questions)
         self.reranker = self._reranker()
         self.condenser = make_condenser(settings, index, generator)
@@ -84,10 +86,17 @@ class RAGPipeline:
         """Settings win; else the calibration `chimed-rag calibrate` stored next to this index."""
         s = self.settings
         if s.abstention_coef is not None:
+            self.calibration = "settings"
             return AbstentionConfig(tuple(s.abstention_coef), s.abstention_intercept, s.abstention_threshold)
         stored = Calibration.load(self.index.path)
         if stored is not None and stored.index_id == self.index.index_id:
+            self.calibration = "fitted"
             return stored.config()
+        self.calibration = "missing" if stored is None else "stale"
+        if s.abstention:
+            log.warning("index %s (generation %s) has no valid abstention calibration (%s): the server will not "
+                        "abstain; run 'chimed-rag calibrate'", self.index.index_id, self.index.generation,
+                        self.calibration)
         return AbstentionConfig()
 
     def _reranker(self) -> Any:
@@ -100,7 +109,7 @@ class RAGPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:
-        index = open_index(settings.index_dir)
+        index = open_index(settings.index_dir, verify="full")
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
         check_embedding(index.manifest, embedder.describe())
         return cls(index, embedder, build_generator(settings, index), settings)
@@ -116,8 +125,9 @@ class RAGPipeline:
 
     def index_info(self) -> dict[str, Any]:
         m = self.index.manifest
-        return {"id": m["index_id"], "built_at": m["created_at"], "model": m["embedding"]["model"],
-                "documents": m["counts"]["documents"], "chunks": m["counts"]["chunks"]}
+        return {"id": m["index_id"], "generation": self.index.generation, "built_at": m["created_at"],
+                "model": m["embedding"]["model"], "documents": m["counts"]["documents"],
+                "chunks": m["counts"]["chunks"], "calibration": self.calibration}
 
     def answer_json(self, answer: Answer) -> dict[str, Any]:
         """The /v1/ask response body: the one serialisation the API, the OpenAI route and LangChain share."""
@@ -150,14 +160,31 @@ class RAGPipeline:
         timer.stage("retrieve", start)
         return SearchResult(hits, timer.timings)
 
-    def retrieve(self, question: str, top_k: int, mode: str | None) -> SearchResult:
-        """Search, then rerank when a cross-encoder is configured."""
-        if self.reranker is None:
-            return self.search(question, top_k, mode)
-        found = self.search(question, max(top_k, self.settings.rerank_candidates), mode)
+    def evidence(self, queries: Sequence[str], top_k: int) -> list[Retrieval]:
+        """One retrieval per query by every member retriever: the answer's passages and the abstention
+        features both come from it."""
+        return self.hybrid.retrieve(queries, top_k)
+
+    def abstention_features(self, questions: Sequence[str]) -> list[dict[str, float]]:
+        """What `chimed-rag calibrate` fits on: the same features an ask computes."""
+        k = self.abstainer.config.probe_k
+        return [self.abstainer.features(q, r.runs) for q, r in zip(questions, self.evidence(questions, k))]
+
+    def retrieve(self, question: str, top_k: int, mode: str | None) -> tuple[SearchResult, Retrieval]:
+        """The mode's ranking from one retrieval (reranked when a cross-encoder is configured)."""
+        mode = mode or self.settings.default_mode
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        wanted = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
         start = time.perf_counter()
-        hits = self.reranker.rerank(question, found.hits, top_k)
-        return SearchResult(hits, {**found.timings, "rerank_ms": round((time.perf_counter() - start) * 1000, 2)})
+        retrieval = self.evidence([question], wanted)[0]
+        hits = retrieval.hits if mode == "hybrid" else retrieval.runs[mode][:wanted]
+        timings = {"retrieve_ms": round((time.perf_counter() - start) * 1000, 2)}
+        if self.reranker is not None:
+            start = time.perf_counter()
+            hits = self.reranker.rerank(question, hits, top_k)
+            timings["rerank_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        return SearchResult(hits, timings), retrieval
 
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None,
             mode: str | None = None, options: dict[str, Any] | None = None, strict: bool | None = None,
@@ -181,11 +208,12 @@ class RAGPipeline:
         t = timer.stage("triage", start)
         query = self.condenser.condense(question, history) if history else question
         t = timer.stage("condense", t)
-        abstention = self.abstainer.decide(query) if self.settings.abstention else None
-        timer.stage("abstain", t)
         k = top_k or self.settings.prompt_passages
-        found = self.retrieve(query, k, mode)
+        found, retrieval = self.retrieve(query, k, mode)
         timer.timings.update(found.timings)
+        t = time.perf_counter()
+        abstention = self.abstainer.decide(query, retrieval.runs) if self.settings.abstention else None
+        timer.stage("abstain", t)
         run = _Run(question, query, mode, trace, timer, start)
         guidance, hits = self._steer(safety, query, found.hits, k)
         if abstention is not None and abstention.abstain and not guidance.emergency:

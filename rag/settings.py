@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
+    # Live index: how often the server polls the index link for a new generation (0: only on
+    # POST /v1/admin/reload or SIGHUP), and the bearer token of the admin API (None: admin API closed).
+    reload_interval: float = Field(2.0, ge=0.0)
+    admin_token: str | None = None
+    shutdown_grace: float = Field(30.0, ge=0.0)  # seconds in-flight requests get after SIGTERM
+
     @field_validator("corpus", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:

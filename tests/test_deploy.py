@@ -43,8 +43,8 @@ def test_each_profile_runs_the_indexer_then_one_api(compose: dict[str, Any], pro
     assert "/healthz" in " ".join(service["healthcheck"]["test"])
     assert "index:/data/index" in service["volumes"] and "models:/models" in service["volumes"]
     indexer = running["indexer"]
-    assert "index build" in " ".join(indexer["command"]) and indexer["restart"] == "no"
-    assert "chimed-rag calibrate" in " ".join(indexer["command"])  # a fresh index gets its abstention fit
+    # Incremental, and calibrated before publishing (no --no-calibrate): the operator's workflow.
+    assert indexer["command"] == ["chimed-rag", "index", "build"] and indexer["restart"] == "no"
     assert {"index", "models"} <= set(compose["volumes"])
 
 

@@ -61,6 +61,16 @@ class OpenAIGenerator:
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai", **{k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 
+    def check_reachable(self) -> str | None:
+        """None when the server lists its models within 3 s, else why not (what /readyz reports)."""
+        from openai import OpenAIError
+
+        try:
+            self.client.with_options(timeout=3.0, max_retries=0).models.list()
+        except OpenAIError as exc:
+            return f"{self.config.base_url}: {type(exc).__name__}"
+        return None
+
     def count_tokens(self, text: str) -> int:
         if self.tokenizer is not None:
             return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])

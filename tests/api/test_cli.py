@@ -60,6 +60,23 @@ def test_bad_input_gives_a_message_and_non_zero_exit(tmp_path: Path) -> None:
 
     no_index = cli("serve", "--index", str(tmp_path / "nope"), "--no-build")
     assert no_index.returncode == 2 and "no index" in no_index.stderr
+    typo = cli("serve", "--index", str(tmp_path / "indxes" / "default"))  # building needs --build
+    assert typo.returncode == 2 and "--build" in typo.stderr and not (tmp_path / "indxes").exists()
+
+
+def test_index_add_and_delete_messages(tmp_path: Path, tiny_corpus: Path) -> None:
+    out = tmp_path / "idx"
+    assert cli("index", "build", "--corpus", str(tiny_corpus), "--out", str(out), "--no-calibrate").returncode == 0
+    unknown = cli("index", "delete", "--index", str(out), "--doc-id", "nope", "--no-calibrate")
+    assert unknown.returncode == 2 and "no such document" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "z"}\n', encoding="utf-8")
+    rejected = cli("index", "add", "--index", str(out), str(bad), "--no-calibrate")
+    assert rejected.returncode == 2 and f"{bad}:1" in rejected.stderr
+    deleted = cli("index", "delete", "--index", str(out), "--doc-id", "dm", "--no-calibrate")
+    assert deleted.returncode == 0 and "generation 2" in deleted.stderr and "NOT calibrated" in deleted.stderr
+    info = json.loads(cli("index", "info", str(out)).stdout)
+    assert "dm" not in info["documents"] and info["counts"]["documents"] == 4
 
 
 def test_serve_settings_come_from_env_and_file(tmp_path: Path) -> None:

@@ -57,9 +57,13 @@ def test_search_reports_scores_of_both_retrievers(server: str) -> None:
 
 def test_index_and_health(server: str) -> None:
     manifest = httpx.get(f"{server}/v1/index").json()
-    assert manifest["format_version"] == 1 and manifest["counts"]["documents"] >= 300
+    assert manifest["format_version"] == 2 and manifest["counts"]["documents"] >= 300
+    assert manifest["live"]["generation"] == manifest["generation"] and len(manifest["files"]) >= 5
     health = httpx.get(f"{server}/healthz").json()
-    assert health["status"] == "ok" and health["index"] == manifest["index_id"]
+    assert health["index"] == manifest["index_id"] and health["generation"] == manifest["generation"]
+    # The test index is built without calibration: liveness holds, with a loud warning; not ready.
+    assert health["status"] == "degraded" and "calibration" in health["warnings"][0]
+    assert httpx.get(f"{server}/readyz").status_code == 503
 
 
 @pytest.mark.parametrize(("path", "body", "status", "needle"), [

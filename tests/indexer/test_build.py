@@ -30,7 +30,7 @@ class CrashingEmbedder:
         return self.inner.embed_queries(texts)
 
     def embed_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        self.inner.embed_passages(texts[: len(texts) // 2])
+        self.inner.embed_passages(texts[: max(1, len(texts) // 2)])
         raise RuntimeError("simulated crash while embedding")
 
 
@@ -45,7 +45,7 @@ def test_manifest_and_files(tiny_index: Any) -> None:
     assert m["bm25"]["analyzer"]["user_words"] == 3 and m["bm25"]["analyzer"]["synonym_groups"] == 3
     assert {"created_at", "index_id", "timings"} <= set(m)
     assert [p.chunk_id for p in tiny_index.passages] == [f"{d['id']}#0" for d in TINY_DOCS]
-    assert tiny_index.faiss_index.ntotal == tiny_index.bm25.size == len(TINY_DOCS)
+    assert tiny_index.dense.count() == tiny_index.sparse.count() == len(TINY_DOCS)
 
 
 def test_rebuild_is_atomic_and_a_crash_keeps_the_old_index(tmp_path: Path, tiny_corpus: Path,
@@ -53,20 +53,22 @@ def test_rebuild_is_atomic_and_a_crash_keeps_the_old_index(tmp_path: Path, tiny_
     out = tmp_path / "idx"
     first = build_index([tiny_corpus], out, embedder)
     assert out.is_symlink() and read_manifest(out)["index_id"] == first["index_id"]
-
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        build_index([tiny_corpus], out, CrashingEmbedder(embedder))  # type: ignore[arg-type]
-    assert read_manifest(out)["created_at"] == first["created_at"]
-    assert open_index(out).faiss_index.ntotal == len(TINY_DOCS)
-    builds = list((tmp_path / ".idx.builds").iterdir())
-    assert len(builds) == 1  # the failed build left nothing behind
+    assert build_index([tiny_corpus], out, embedder)["generation"] == 1  # unchanged corpus: nothing published
 
     bigger = tmp_path / "more.jsonl"
     bigger.write_text(tiny_corpus.read_text(encoding="utf-8") + json.dumps({"id": "new", "text": "新增文档。"},
                       ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build_index([bigger], out, CrashingEmbedder(embedder))  # type: ignore[arg-type]
+    assert read_manifest(out)["created_at"] == first["created_at"]
+    assert open_index(out).dense.count() == len(TINY_DOCS)
+    builds = list((tmp_path / ".idx.builds").iterdir())
+    assert len(builds) == 1  # the failed build left nothing behind
+
     second = build_index([bigger], out, embedder)
     assert open_index(out).manifest["counts"]["documents"] == len(TINY_DOCS) + 1
     assert second["corpus"]["fingerprint"] != first["corpus"]["fingerprint"]
+    assert second["update"] == {"kind": "incremental", "upserted": ["new"], "upserted_count": 1, "deleted": []}
     remove_index(out)
     assert not out.exists() and not (tmp_path / ".idx.builds").exists()
 
@@ -129,4 +131,4 @@ def test_hnsw_index_builds_and_opens(tmp_path: Path, tiny_corpus: Path, embedder
     out = tmp_path / "hnsw"
     build_index([tiny_corpus], out, embedder, BuildConfig(faiss=FaissConfig(type="hnsw")))
     index = open_index(out)
-    assert index.manifest["faiss"]["type"] == "hnsw" and index.faiss_index.ntotal == len(TINY_DOCS)
+    assert index.manifest["faiss"]["type"] == "hnsw" and index.dense.count() == len(TINY_DOCS)

@@ -65,7 +65,20 @@ def test_batch_search_matches_search(retrievers: dict[str, Any]) -> None:
         assert [[h.passage.chunk_id for h in r] for r in batch] == [[h.passage.chunk_id for h in r] for r in single]
 
 
-def test_rrf_and_exact_variants_run(retrievers: dict[str, Any]) -> None:
-    for config in (HybridConfig(fusion="rrf"), HybridConfig(exact_scores=True)):
-        hybrid = HybridRetriever(retrievers["bm25"], retrievers["dense"], config)
-        assert hybrid.search("高血压", top_k=2)[0].passage.doc_id == "htn"
+def test_rrf_variant_and_any_named_members(retrievers: dict[str, Any]) -> None:
+    members = {"bm25": retrievers["bm25"], "dense": retrievers["dense"]}
+    hybrid = HybridRetriever(members, {"bm25": 0.5, "dense": 0.5}, HybridConfig(fusion="rrf"))
+    assert hybrid.search("高血压", top_k=2)[0].passage.doc_id == "htn"
+    # Any set of named retrievers: a dense-only "hybrid" ranks exactly as the dense retriever.
+    solo = HybridRetriever({"dense": retrievers["dense"]}, {"dense": 1.0})
+    assert [h.passage.chunk_id for h in solo.search("胸口压着疼", 3)] == [
+        h.passage.chunk_id for h in retrievers["dense"].search("胸口压着疼", 3)]
+
+
+def test_retrieve_keeps_each_members_run(retrievers: dict[str, Any]) -> None:
+    """The pipeline's abstention reads these runs: they must equal each retriever's own search."""
+    found = retrievers["hybrid"].retrieve(["血压高要少吃盐吗"], 5)[0]
+    for name in ("bm25", "dense"):
+        own = retrievers[name].search("血压高要少吃盐吗", 5)
+        assert [(h.passage.chunk_id, h.score) for h in found.runs[name][:5]] == [
+            (h.passage.chunk_id, h.score) for h in own]
