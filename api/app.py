@@ -16,7 +16,10 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import edge
+from api.hygiene import strip_blank
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
+from api.security import without_paths
 from rag.pipeline import DISCLAIMER, RAGPipeline
 from rag.prompt import PromptTooLongError
 from rag.settings import Settings
@@ -44,7 +47,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _check_text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
+    text = strip_blank(value)  # zero-width characters alone are as empty as spaces
     if not text:
         raise ApiError(400, "empty_" + field, f"'{field}' must not be empty or whitespace")
     if len(text) > limit:
@@ -65,6 +68,10 @@ def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
 def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn]:
     if len(turns) > settings.max_history_turns:
         raise ApiError(400, "history_too_long", f"at most {settings.max_history_turns} history turns are accepted")
+    for _, answer in turns:
+        if len(answer) > settings.max_history_answer_chars:
+            raise ApiError(413, "history.answer_too_long", f"a history answer is {len(answer)} characters; "
+                                                           f"the limit is {settings.max_history_answer_chars}")
     return [Turn(_check_text(q, "history.question", settings.max_question_chars), a) for q, a in turns]
 
 
@@ -107,10 +114,11 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Index, embedder and generator load once per process, never per request.
         app.state.pipeline = pipeline or RAGPipeline.from_settings(settings)
+        edge.on_startup(app)
         yield
 
-    app = FastAPI(title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
-                  description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
+    app = edge.new_app(settings, title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
+                        description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -139,7 +147,7 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
 
     @app.get("/v1/index")
     async def index_manifest(request: Request) -> dict[str, Any]:
-        return get_pipeline(request).index.manifest
+        return without_paths(get_pipeline(request).index.manifest)  # no server paths to clients
 
     @app.post("/v1/search", response_model=SearchResponse)
     async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
@@ -165,5 +173,7 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
     from api.openai_compat import add_completions_route, add_openai_routes  # they build on this module's helpers
 
     add_openai_routes(app, settings, get_pipeline)
-    add_completions_route(app, settings, get_pipeline)
+    if settings.raw_completions:  # a raw-LLM proxy without triage or disclaimer: only when asked for
+        add_completions_route(app, settings, get_pipeline)
+    edge.install(app, settings)
     return app

@@ -18,13 +18,13 @@ from rag.settings import Settings
 from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port", "workers")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    for name in ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    return Settings(**overrides)
+    return Settings(**_overrides(args))
 
 
 def _embedder(settings: Settings) -> Any:
@@ -231,7 +231,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("calibrating abstention on the shipped question sets ...", file=sys.stderr)
         if main(["calibrate", "--index", str(settings.index_dir)]) != 0:
             print("warning: calibration failed; the server will not abstain", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # Our JSON access log replaces uvicorn's; SIGTERM lets requests in flight finish (graceful timeout).
+    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
+                              "access_log": not settings.access_log, "timeout_graceful_shutdown": 30}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return 0
+    # Each worker builds its own app from the environment: hand the command-line overrides down that way.
+    for name, value in _overrides(args).items():
+        os.environ[f"CHIMED_RAG_{name.upper()}"] = str(value)
+    uvicorn.run("api.app:create_app", factory=True, workers=settings.workers, **common)
     return 0
 
 
@@ -312,6 +321,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--generator", choices=["extractive", "transformers"])
+    serve.add_argument("--workers", type=int, help="worker processes (default: CHIMED_RAG_WORKERS or 1)")
     serve.add_argument("--no-build", action="store_true", help="fail instead of building a missing index")
     serve.set_defaults(func=cmd_serve)
     return p

@@ -21,6 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.app import ApiError, _check_text, _check_top_k, answer_json, check_history, drain, start_answer
+from api.hygiene import is_blank
 from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, OpenAIRequest
 from rag.pipeline import RAGPipeline
 from rag.protocols import GenerationRequest
@@ -161,7 +162,7 @@ def add_completions_route(app: FastAPI, settings: Settings, get_pipeline: Callab
         if p.generator.name == "extractive":
             raise ApiError(400, "no_language_model", "raw completions need a language model generator "
                                                      "(CHIMED_RAG_GENERATOR=transformers or openai)")
-        if not body.prompt.strip():
+        if is_blank(body.prompt):
             raise ApiError(400, "empty_prompt", "'prompt' must not be empty or whitespace")
         generation = GenerationRequest(body.prompt, body.prompt, (), generation_options(body))
         cid = f"cmpl-{uuid.uuid4().hex}"

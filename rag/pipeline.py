@@ -73,7 +73,7 @@ class RAGPipeline:
         self.support = SupportChecker(index.analyzer.tokenize, embedder, settings.support_config())
         self.abstainer = Abstainer(self.retrievers["bm25"], self.retrievers["dense"], index.analyzer.tokenize,
                                    frozenset(index.analyzer.lexicon.user_words), self._abstention_config())
-        self.audit = AuditLog(settings.audit_log, settings.audit_log_questions)
+        self.audit = AuditLog.from_settings(settings)
         self.reranker = self._reranker()
         self.condenser = make_condenser(settings, index, generator)
 
