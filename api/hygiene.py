@@ -32,12 +32,16 @@ log = logging.getLogger("chimed_rag.api")
 # Regex character-class bodies, shared by the validator and the pattern published in the OpenAPI schema,
 # written so that ECMA-262 (JSON Schema) and Python read them alike. Non-characters outside the BMP
 # (U+1FFFE, ...) are valid scalar values (Unicode Corrigendum #9), pass through tokenizers, and are let be.
-BAD_CHARS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff\\ufdd0-\\ufdef\\ufffe\\uffff"
+# Lone surrogates are rejected too, but left out of the published pattern: they are not Unicode scalar
+# values, so schema validators built on Rust's regex (schemathesis, jsonschema-rs) refuse the range.
+CONTROL_AND_NONCHARS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ufdd0-\\ufdef\\ufffe\\uffff"
+BAD_CHARS = CONTROL_AND_NONCHARS + "\\ud800-\\udfff"
 SPACES = "\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 ZERO_WIDTH = "\\u00ad\\u180e\\u200b-\\u200f\\u2060-\\u2064\\ufeff"
 BLANK = SPACES + ZERO_WIDTH
-TEXT_PATTERN = f"^[^{BAD_CHARS}]*$"
-NON_BLANK_PATTERN = f"^[^{BAD_CHARS}]*[^{BAD_CHARS}{BLANK}][^{BAD_CHARS}]*$"
+_NOT = CONTROL_AND_NONCHARS
+TEXT_PATTERN = f"^[^{_NOT}]*$"
+NON_BLANK_PATTERN = f"^[^{_NOT}]*[^{_NOT}{BLANK}][^{_NOT}]*$"
 _BAD = re.compile(f"[{BAD_CHARS}]")
 _BLANK = re.compile(f"[{BLANK}]*")
 _EDGES = re.compile(f"^[{BLANK}]+|[{BLANK}]+$")
@@ -92,6 +96,12 @@ ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error":
     "type": "object", "required": ["code", "message"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
+# Before OpenAPI 3.2, the schema of a text/event-stream response describes each event.
+SSE_EVENT_SCHEMA = {"type": "object", "description": "One Server-Sent Event (when the body asks to stream); "
+                    "`data` is a JSON document, or [DONE]", "required": ["data"],
+                    "properties": {"event": {"type": "string"}, "data": {"type": "string"},
+                                   "id": {"type": "string"}, "retry": {"type": "integer"}}}
+
 _ERRORS = {
     400: "Bad request: a rule the schema cannot express (blank text, range, malformed JSON)",
     401: "Missing or wrong API key (`Authorization: Bearer <key>`)",
@@ -128,7 +138,7 @@ def document(app: FastAPI, settings: Any, work_paths: frozenset[str], stream_pat
                                               "content": {"application/json": {"schema": ERROR_SCHEMA}}})
         if route.path in stream_paths:
             route.responses.setdefault(200, {}).setdefault("content", {})["text/event-stream"] = {
-                "schema": {"type": "string", "description": "Server-Sent Events, when the body says stream"}}
+                "schema": SSE_EVENT_SCHEMA}
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
