@@ -123,6 +123,8 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         check_model_and_n(body, model_name)
         p = get_pipeline(request)
+        if len(body.messages) > settings.max_messages:
+            raise ApiError(400, "too_many_messages", f"at most {settings.max_messages} messages are accepted")
         question, turns = split_messages(body.messages)
         question = _check_text(question, "question", settings.max_question_chars)
         history = check_history(turns, settings)
