@@ -86,8 +86,15 @@ class AuditLog:
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditLog:
         configured = settings.audit_secret
-        secret = (configured.get_secret_value().encode("utf-8") if configured
-                  else load_secret(settings.audit_secret_file))
+        if configured:
+            secret: bytes | None = configured.get_secret_value().encode("utf-8")
+        else:
+            try:
+                secret = load_secret(settings.audit_secret_file)
+            except OSError as exc:  # e.g. a read-only home in a container: still serve, and say so
+                log.warning("cannot keep the audit digest key at %s (%s): digests will not match across "
+                            "restarts; set CHIMED_RAG_AUDIT_SECRET", settings.audit_secret_file, exc)
+                secret = None
         return cls(settings.audit_log, settings.audit_log_questions, secret, settings.audit_log_signals)
 
     def digest(self, question: str) -> str:
