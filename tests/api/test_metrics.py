@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -21,7 +22,9 @@ def test_metrics_count_requests_stages_answers_index_and_cache(server: str, corp
     before = scrape(server)
     for _ in range(2):  # the second is a query-embedding cache hit
         assert httpx.post(f"{server}/v1/ask", json={"question": "感冒怎么处理？"}, timeout=60).status_code == 200
-    assert httpx.post(f"{server}/v1/search", json={"query": "头痛"}, timeout=60).status_code == 200
+    # A query no other test sends: its vector cannot be cached yet, so this is a cache miss.
+    unique = f"头痛 {uuid.uuid4().hex[:8]}"
+    assert httpx.post(f"{server}/v1/search", json={"query": unique}, timeout=60).status_code == 200
     assert httpx.post(f"{server}/v1/ask", json={"question": 5}, timeout=60).status_code == 422
     httpx.get(f"{server}/no/such/path")
     after = scrape(server)
