@@ -15,6 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import edge
 from api.admin import add_admin_routes
 from api.common import (
     ApiError,
@@ -30,6 +31,7 @@ from api.common import (
 )
 from api.openai_compat import add_completions_route, add_openai_routes
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
+from api.security import without_paths
 from rag.live import LiveIndex, start_watcher
 from rag.pipeline import DISCLAIMER, RAGPipeline
 from rag.settings import Settings
@@ -69,7 +71,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)  # e.g. 405's Allow
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
@@ -92,13 +94,14 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
         for warning in health_warnings(live.pipeline):
             log.warning(warning)
         app.state.live = live
+        edge.on_startup(app)
         stop = start_watcher(live, settings.reload_interval)
         yield
         stop.set()
         live.request_reload()  # wakes the watcher so that it sees the stop
 
-    app = FastAPI(title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
-                  description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
+    app = edge.new_app(settings, title="ChiMed-RAG", version="0.1.0", lifespan=lifespan,
+                       description="Grounded Chinese medical QA with sentence-level citations. " + DISCLAIMER)
     add_error_handlers(app)
 
     def get_live(request: Request) -> LiveIndex:
@@ -123,7 +126,7 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
     @app.get("/v1/index")
     async def index_manifest(request: Request) -> dict[str, Any]:
         p = get_pipeline(request)
-        return {**p.index.manifest, "live": p.index_info()}
+        return without_paths({**p.index.manifest, "live": p.index_info()})  # no server paths to clients
 
     @app.post("/v1/search", response_model=SearchResponse)
     async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
@@ -147,6 +150,8 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
         return answer_json(await drain(items), p)
 
     add_openai_routes(app, settings, get_pipeline)
-    add_completions_route(app, settings, get_pipeline)
+    if settings.raw_completions:  # a raw-LLM proxy without triage or disclaimer: only when asked for
+        add_completions_route(app, settings, get_pipeline)
     add_admin_routes(app, settings, get_live)
+    edge.install(app, settings)
     return app

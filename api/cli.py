@@ -19,13 +19,13 @@ from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
 from rag.triage_model import TRAINING_SETS as TRIAGE_TRAINING
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port", "workers")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    for name in ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    return Settings(**overrides)
+    return Settings(**_overrides(args))
 
 
 def _embedder(settings: Settings) -> Any:
@@ -286,11 +286,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     finalize=refit(embedder, settings))
     from rag.live import LiveIndex
 
+    # Our JSON access log replaces uvicorn's; SIGTERM lets requests in flight finish (graceful timeout).
+    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
+                              "access_log": not settings.access_log,
+                              "timeout_graceful_shutdown": int(settings.shutdown_grace) or None}
+    if settings.workers > 1:
+        # Each worker builds its own app (and live index) from the environment: hand the overrides down that way.
+        for name, value in _overrides(args).items():
+            os.environ[f"CHIMED_RAG_{name.upper()}"] = str(value)
+        uvicorn.run("api.app:create_app", factory=True, workers=settings.workers, **common)
+        return 0
     app = create_app(settings, live=LiveIndex.open(settings))  # a bad index: one line and exit 2, not a trace
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            timeout_graceful_shutdown=int(settings.shutdown_grace) or None)
     _reload_on_signals(app)
-    uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+    uvicorn.Server(uvicorn.Config(app, **common)).run()  # SIGTERM/SIGINT: stop accepting, finish in flight
     return 0
 
 
@@ -402,6 +410,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--generator", choices=["extractive", "transformers"])
     serve.add_argument("--build", action="store_true", help="build and calibrate the index first if it is missing")
     serve.add_argument("--no-build", action="store_true", help="(the default) fail when the index is missing")
+    serve.add_argument("--workers", type=int, help="worker processes (default: CHIMED_RAG_WORKERS or 1)")
     serve.set_defaults(func=cmd_serve)
     return p
 

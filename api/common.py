@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from api.hygiene import strip_blank
 from rag.pipeline import RAGPipeline
 from rag.prompt import PromptTooLongError
 from rag.settings import Settings
@@ -25,8 +26,8 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -38,7 +39,7 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 def check_text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
+    text = strip_blank(value)  # zero-width characters alone are as empty as spaces
     if not text:
         raise ApiError(400, "empty_" + field, f"'{field}' must not be empty or whitespace")
     if len(text) > limit:
@@ -59,6 +60,10 @@ def answer_json(answer: Answer, pipeline: RAGPipeline) -> dict[str, Any]:
 def check_history(turns: list[tuple[str, str]], settings: Settings) -> list[Turn]:
     if len(turns) > settings.max_history_turns:
         raise ApiError(400, "history_too_long", f"at most {settings.max_history_turns} history turns are accepted")
+    for _, answer in turns:
+        if len(answer) > settings.max_history_answer_chars:
+            raise ApiError(413, "history.answer_too_long", f"a history answer is {len(answer)} characters; "
+                                                           f"the limit is {settings.max_history_answer_chars}")
     return [Turn(check_text(q, "history.question", settings.max_question_chars), a) for q, a in turns]
 
 

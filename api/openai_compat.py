@@ -21,6 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.common import ApiError, answer_json, check_history, check_text, check_top_k, drain, start_answer
+from api.hygiene import is_blank
 from api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, OpenAIRequest
 from rag.citations import source_lines, strip_footer, with_footer
 from rag.pipeline import DISCLAIMER, RAGPipeline
@@ -138,6 +139,8 @@ def add_openai_routes(app: FastAPI, settings: Settings, get_pipeline: Callable[[
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         check_model_and_n(body, model_name)
         p = get_pipeline(request)
+        if len(body.messages) > settings.max_messages:
+            raise ApiError(400, "too_many_messages", f"at most {settings.max_messages} messages are accepted")
         question, turns = split_messages(body.messages)
         question = check_text(question, "question", settings.max_question_chars)
         history = check_history(turns, settings)
@@ -177,7 +180,7 @@ def add_completions_route(app: FastAPI, settings: Settings, get_pipeline: Callab
         if p.generator.name == "extractive":
             raise ApiError(400, "no_language_model", "raw completions need a language model generator "
                                                      "(CHIMED_RAG_GENERATOR=transformers or openai)")
-        if not body.prompt.strip():
+        if is_blank(body.prompt):
             raise ApiError(400, "empty_prompt", "'prompt' must not be empty or whitespace")
         generation = GenerationRequest(body.prompt, body.prompt, (), generation_options(body))
         cid = f"cmpl-{uuid.uuid4().hex}"

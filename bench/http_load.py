@@ -23,11 +23,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(index_dir: Path, backend: str, timeout_s: float = 180) -> tuple[subprocess.Popen, str]:
+def start_server(index_dir: Path, backend: str, timeout_s: float = 180, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = os.environ | {"CHIMED_RAG_EMBEDDING_BACKEND": backend, "CHIMED_RAG_GENERATOR": "extractive"}
+    env = os.environ | {"CHIMED_RAG_EMBEDDING_BACKEND": backend, "CHIMED_RAG_GENERATOR": "extractive",
+                        "CHIMED_RAG_ACCESS_LOG": "false"} | (extra_env or {})
     cmd = [sys.executable, "-m", "api.cli", "serve", "--index", str(index_dir), "--no-build",
-           "--host", "127.0.0.1", "--port", str(port)]
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

@@ -91,6 +91,7 @@ class SentenceTransformerEmbedder:
         self._passage_prompt = self._prompt(self.config.passage_prompt, "passage")
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self.cache_hits = self.cache_misses = 0  # query cache, for the API's metrics
 
     def _prompt(self, explicit: str | None, name: str) -> str:
         if explicit is not None:
@@ -152,6 +153,8 @@ class SentenceTransformerEmbedder:
                 else:
                     missing.append(i)
                 out.append(hit)
+            self.cache_misses += len(missing)
+            self.cache_hits += len(texts) - len(missing)
         if missing:
             fresh = self._encode([texts[i] for i in missing], self._query_prompt)
             with self._lock:

@@ -84,6 +84,7 @@ class LiveIndex:
                 index = open_index(self.settings.index_dir, verify="full")
                 check_embedding(index.manifest, self.embedder.describe())
                 fresh = RAGPipeline(index, self.embedder, self._generator_for(index), self.settings)
+                fresh.audit.listeners.extend(current.audit.listeners)  # e.g. the metrics' answer counter
             except (IndexerError, OSError, ValueError) as exc:
                 self._refused, self.last_error = target, f"{target.name}: {exc}"
                 log.error("refused index generation %s, still serving %s: %s", target, current.index.index_id, exc)

@@ -77,7 +77,7 @@ class RAGPipeline:
         self.calibration = "missing"  # settings | fitted | missing | stale: what /healthz and /readyz report
         self.abstainer = Abstainer(index.analyzer.tokenize, frozenset(index.analyzer.lexicon.user_words),
                                    self._abstention_config())
-        self.audit = AuditLog(settings.audit_log, settings.audit_log_questions)
+        self.audit = AuditLog.from_settings(settings)
         self.reranker = self._reranker()
         self.condenser = make_condenser(settings, index, generator)
         self.guide = EmergencyGuide(index.passages, index.analyzer.tokenize)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -120,8 +121,33 @@ class Settings(BaseSettings):
     # API limits
     max_question_chars: int = Field(1000, ge=1)
     max_history_turns: int = Field(10, ge=0)
+    max_history_answer_chars: int = Field(4000, ge=1)  # each earlier answer a client sends back
+    max_prompt_chars: int = Field(8000, ge=1)  # /v1/completions
+    max_messages: int = Field(41, ge=1)  # /v1/chat/completions: a system message and 20 exchanges
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # larger bodies get 413 before they are read whole
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+
+    # Backpressure (api/limits.py): a bounded number of answers at once, each with a deadline
+    max_concurrent: int = Field(8, ge=1)  # answering requests at once; beyond it 503 with Retry-After
+    request_timeout: float = Field(60.0, gt=0.0)  # seconds before an answering request ends with 504
+    rate_limit: str | None = None  # per API key (else client IP), in the `limits` syntax: "60/minute"
+
+    # Exposure (api/security.py)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)  # bearer keys; empty: open
+    auth_exempt_paths: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["/healthz"])  # probes
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"])  # Host header check against DNS rebinding; "*": any
+    raw_completions: bool = False  # /v1/completions hands prompts to the LLM unchecked: off unless asked for
+    docs: bool = True  # /docs, /redoc and /openapi.json (assets served locally)
+
+    # Observability (api/metrics.py)
+    metrics: bool = True  # GET /metrics in the Prometheus text format
+    access_log: bool = True  # one JSON line per request, never the body
+    audit_secret: SecretStr | None = None  # HMAC key of the audit log's question digests
+    audit_secret_file: Path = Path.home() / ".config" / "chimed-rag" / "audit.key"  # made 0600 when missing
+    audit_log_signals: bool = False  # safety signals (self-harm, ...) in the audit log; else only the level
 
     # Live index: how often the server polls the index link for a new generation (0: only on
     # POST /v1/admin/reload or SIGHUP), and the bearer token of the admin API (None: admin API closed).
@@ -134,6 +160,14 @@ class Settings(BaseSettings):
     def _split_paths(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("["):
             return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @field_validator("api_keys", "auth_exempt_paths", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        # Env vars give "a,b"; TOML and keyword arguments give lists.
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
     @classmethod

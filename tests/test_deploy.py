@@ -35,8 +35,9 @@ def env(service: dict[str, Any]) -> dict[str, str]:
 def test_each_profile_runs_the_indexer_then_one_api(compose: dict[str, Any], profile: str, api: str,
                                                     generator: str) -> None:
     running = services_of(compose, profile)
-    apis = [n for n, s in running.items() if "8000:8000" in s.get("ports", [])]
+    apis = [n for n, s in running.items() if any(p.endswith("8000:8000") for p in s.get("ports", []))]
     assert apis == [api]  # one API per profile on the host port
+    assert running[api]["ports"] == ["127.0.0.1:8000:8000"]  # published on loopback only
     service = running[api]
     assert env(service)["CHIMED_RAG_GENERATOR"] == generator
     assert service["depends_on"]["indexer"]["condition"] == "service_completed_successfully"

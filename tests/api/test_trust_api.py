@@ -34,7 +34,7 @@ def test_support_labels_and_trace_on_request(server: str) -> None:
         assert support["label"] in {"supported", "weak"} and support["evidence"]["chunk_id"]
     trace = body["trace"]
     assert trace["index_id"] == body["index"]["id"] and trace["candidates"] and trace["prompt_sha256"]
-    assert "question" not in trace and trace["question_sha256"]
+    assert "question" not in trace and trace["question_hmac"]
     assert ask(server, {"question": "感冒怎么处理？"}).json()["trace"] is None
 
 

@@ -28,7 +28,8 @@ def llm_server(tiny_index: Any, tiny_llama: Path, tmp_path_factory: pytest.TempP
     env = {"CHIMED_RAG_GENERATOR": "transformers", "CHIMED_RAG_LLM_MODEL": str(tiny_llama),
            "CHIMED_RAG_LLM_MAX_NEW_TOKENS": "24", "CHIMED_RAG_LLM_DO_SAMPLE": "false",
            "CHIMED_RAG_MAX_QUESTION_CHARS": "8000", "CHIMED_RAG_SERVED_MODEL_NAME": "smollm2",
-           "CHIMED_RAG_CONDENSE": "off"}
+           "CHIMED_RAG_CONDENSE": "off", "CHIMED_RAG_RAW_COMPLETIONS": "true",  # it stands in for vLLM
+           "CHIMED_RAG_AUDIT_SECRET_FILE": str(tmp_path_factory.mktemp("llm-audit") / "audit.key")}
     with running_server(tiny_index.path, tmp_path_factory.mktemp("llm") / "server.log", env) as base:
         yield f"{base}/v1"
 

@@ -53,7 +53,7 @@ def test_trace_is_logged_without_the_question_and_returned_on_request(tiny_index
     assert entry["safety"]["level"] == "routine" and entry["timings"]["total_ms"] > 0
     candidate = entry["candidates"][0]
     assert set(candidate["scores"]) == {"bm25", "dense"} and candidate["ranks"]["dense"] >= 1
-    assert entry["question_sha256"] == traced.trace["question_sha256"]
+    assert entry["question_hmac"] == traced.trace["question_hmac"]
     p_with = pipeline(tiny_index, embedder, audit_log=tmp_path / "q.jsonl", audit_log_questions=True)
     p_with.ask("高血压要注意什么")
     assert json.loads((tmp_path / "q.jsonl").read_text("utf-8"))["question"] == "高血压要注意什么"
