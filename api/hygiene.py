@@ -104,13 +104,15 @@ SSE_EVENT_SCHEMA = {"type": "object", "description": "One Server-Sent Event (whe
 
 _ERRORS = {
     400: "Bad request: a rule the schema cannot express (blank text, range, malformed JSON)",
-    401: "Missing or wrong API key (`Authorization: Bearer <key>`)",
+    401: "Missing or wrong API key or admin token (`Authorization: Bearer <key>`)",
+    403: "Admin routes are closed: no CHIMED_RAG_ADMIN_TOKEN is configured on the server",
     404: "Unknown model or resource",
+    409: "The new index generation failed verification; the old one keeps serving",
     413: "Body over the size limit, or text over a configured limit",
     422: "Validation error; the message names the field",
     429: "Rate limit exceeded; see Retry-After",
     500: "Internal error (details go to the server log only)",
-    503: "Too many answers in progress; see Retry-After",
+    503: "Too many answers in progress (see Retry-After), or not ready (/readyz lists the problems)",
     504: "The answer did not finish within the request deadline",
 }
 
@@ -125,6 +127,10 @@ def _errors_for(route: APIRoute, work: bool, settings: Any) -> list[int]:
         codes += [503, 504] + ([429] if settings.rate_limit else [])
     if route.path in ("/v1/chat/completions", "/v1/completions"):
         codes.append(404)
+    if route.path.startswith(("/v1/documents", "/v1/admin")):  # bearer-token admin routes (api/admin.py)
+        codes += [401, 403, 404, 409]
+    if route.path == "/readyz":
+        codes.append(503)
     return sorted(set(codes))
 
 
