@@ -140,8 +140,9 @@ def document(app: FastAPI, settings: Any, work_paths: frozenset[str], stream_pat
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         for code in _errors_for(route, route.path in work_paths, settings):
+            schema = {"type": "object"} if route.path == "/readyz" else ERROR_SCHEMA  # readiness: its own body
             route.responses.setdefault(code, {"description": _ERRORS[code],
-                                              "content": {"application/json": {"schema": ERROR_SCHEMA}}})
+                                              "content": {"application/json": {"schema": schema}}})
         if route.path in stream_paths:
             route.responses.setdefault(200, {}).setdefault("content", {})["text/event-stream"] = {
                 "schema": SSE_EVENT_SCHEMA}
