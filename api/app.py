@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
@@ -70,8 +71,13 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)  # e.g. 405's Allow
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = exc.headers
+        if exc.status_code == 405:  # Allow lists every route's methods on this path, not only the first route's
+            methods = {m for r in request.app.routes if isinstance(r, APIRoute)
+                       and r.path_regex.match(request.url.path) for m in r.methods}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+        return error_response(exc.status_code, "http_error", str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
