@@ -3,8 +3,9 @@ first-aid or condition documents for the signals it raised, not from whatever th
 
 "我爸突然说不出话，一边手脚没劲" matches ADHD passages on words ("说话", "没劲"); the stroke document, with its
 "中风120" signs and "立即拨打120，记住发病时间", is what the family needs while the ambulance comes. The
-registry maps each triage signal to the documents that say what to recognise and what to do now; a corpus
-without them (a clinic's own documents) simply gets no steering.
+registry maps each triage signal to the documents that say what to recognise and what to do now. A corpus
+without them (a clinic's own documents) is searched instead with the signal's words (SEARCH): "胸口压着疼"
+shares no word with "胸骨后压榨性疼痛", but "胸痛 心肌梗死" does.
 """
 
 from __future__ import annotations
@@ -55,6 +56,22 @@ GUIDES: dict[str, tuple[str, ...]] = {
     "high_fever": ("symptoms-fever", "childrens-health-fever-home-care"),
     "psychiatric": ("mental-health-schizophrenia", "mental-health-suicide-risk-crisis-help"),
 }
+# Triage signal -> the words its guidance is written in, searched for when no GUIDES document is indexed.
+SEARCH: dict[str, str] = {
+    "self_harm": "自杀 自伤 危机干预 心理援助热线", "chest_pain": "胸痛 心肌梗死 胸闷 大汗 急救 拨打120",
+    "aortic_dissection": "主动脉夹层 撕裂样胸背痛", "stroke_signs": "脑卒中 中风 口角歪斜 肢体无力 言语不清 拨打120",
+    "breathing": "呼吸困难 喘不上气 急救", "choking": "气道异物 海姆立克 窒息",
+    "heavy_bleeding": "大出血 止血 压迫 包扎", "unconscious_or_seizure": "意识丧失 昏迷 抽搐 心肺复苏",
+    "anaphylaxis": "严重过敏反应 过敏性休克 肾上腺素", "poisoning": "中毒 急救 催吐 洗胃",
+    "alcohol_intoxication": "酒精中毒 醉酒 昏睡 呕吐", "infant_fever": "婴儿 发热 小月龄 就医",
+    "neonatal": "新生儿 黄疸 拒奶 就医", "paediatric": "儿童 急症 就医", "venomous_bite": "毒蛇咬伤 蜂蜇伤 急救",
+    "drowning": "溺水 心肺复苏 急救", "electric_shock": "触电 电击伤 切断电源 心肺复苏",
+    "heat_stroke": "中暑 热射病 降温", "burns": "烧伤 烫伤 冷水冲洗", "bites_or_burns": "咬伤 烧伤 骨折",
+    "metabolic": "低血糖 糖尿病酮症酸中毒 血糖", "obstetric": "孕妇 阴道出血 腹痛 宫外孕 先兆流产",
+    "surgical_abdomen": "急腹症 剧烈腹痛 阑尾炎 肠梗阻", "severe_headache": "剧烈头痛 脑出血 蛛网膜下腔出血",
+    "head_injury": "头部外伤 脑震荡 颅内出血", "trauma": "外伤 骨折 出血 急救", "severe_pain": "剧烈疼痛 就医",
+    "dehydration_or_blood": "脱水 便血 呕血", "high_fever": "高热 退热 就医", "psychiatric": "精神病 幻觉 躁狂 急诊",
+}
 # Signals that many emergencies raise on the way; they yield to a specific one raised with them.
 GENERIC = frozenset({"breathing", "unconscious_or_seizure", "heavy_bleeding", "severe_pain", "high_fever",
                      "dehydration_or_blood", "other"})
@@ -97,6 +114,12 @@ class EmergencyGuide:
             return 0.0
         text = " ".join(p.title + p.text for p in self.by_doc[doc])
         return len(words & set(self.tokenize(text))) / len(words)
+
+    @staticmethod
+    def search_text(signals: Sequence[str]) -> str:
+        """What to search a corpus without the guide documents for: the specific signals' words first."""
+        ordered = sorted(signals, key=lambda s: s in GENERIC)
+        return " ".join(SEARCH[s] for s in ordered[:2] if s in SEARCH)
 
     def run(self, signals: Sequence[str], query: str, k: int) -> list[Hit]:
         docs = self.documents(signals, query)

@@ -232,8 +232,11 @@ class RAGPipeline:
         if safety.level == "routine":
             return Guidance(intents), hits
         guide = self.guide.run(safety.signals, query, k)
-        if not guide:
-            return Guidance(intents), hits
+        if not guide:  # a corpus without the guide documents: search it in the words of the signals' guidance
+            words = self.guide.search_text(safety.signals)
+            if not words:
+                return Guidance(intents), hits
+            return Guidance(intents, tuple(safety.signals)), self.retrieve(f"{words} {query}", k, None)[0].hits[:k]
         seen = {h.passage.chunk_id for h in guide}
         rest = [h for h in hits if h.passage.chunk_id not in seen]
         merged = [replace(h, rank=i + 1) for i, h in enumerate([*guide, *rest][:k])]

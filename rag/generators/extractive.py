@@ -144,32 +144,51 @@ class ExtractiveGenerator:
         bonus = self.config.section_bonus if unit.section in part.sections else 0.0
         return _overlap(query, unit.tokens, weight) + bonus - self.config.rank_decay * (unit.passage - 1)
 
+    def _scored(self, request: GenerationRequest, units: list[Unit]) -> list[tuple[QuestionPart, dict[Unit, float],
+                                                                                  list[Unit]]]:
+        """Per question part: each unit's relevance, and the units that share a word with the part itself."""
+        weight = rarity(units)
+        question_tokens = frozenset(self.tokenize(request.question))
+        out = []
+        for part in self._parts(request):
+            own = frozenset(self.tokenize(part.text))
+            relevance = {u: self._relevance(u, part, own | question_tokens, weight) for u in units}
+            answering = [u for u in units if own & u.tokens]
+            if request.guidance.emergency:
+                # Triage put the red-flag guide first: its units answer the emergency even when the patient's
+                # words ("胸口压着疼") share none with the text ("胸骨后压榨性疼痛").
+                relevance = {u: max(r, self.config.min_relevance) if u.passage == 1 else r
+                             for u, r in relevance.items()}
+                answering = units
+            out.append((part, relevance, answering))
+        return out
+
     def compose(self, request: GenerationRequest) -> Composition:
         """Pick units part by part (each part's best first), then fill the budget by MMR over all parts."""
         units = self._units(request)
-        weight = rarity(units)
-        question_tokens = frozenset(self.tokenize(request.question))
-        scored: list[tuple[QuestionPart, dict[Unit, float]]] = []
-        answering: list[list[Unit]] = []  # per part: the units that share a word with the part itself
-        for part in self._parts(request):
-            own = frozenset(self.tokenize(part.text))
-            scored.append((part, {u: self._relevance(u, part, own | question_tokens, weight) for u in units}))
-            answering.append([u for u in units if own & u.tokens])
+        scored = self._scored(request, units)
         chosen: list[Unit] = []
-        uncovered: list[str] = []
-        for (part, relevance), candidates in zip(scored, answering):  # every part gets its best unit, if any
+        uncovered: list[int] = []
+        for i, (_, relevance, candidates) in enumerate(scored):  # every part gets its best unit, if any
             best = max(candidates, key=lambda u: relevance[u], default=None)
             if best is None or relevance[best] < self.config.min_relevance:
-                uncovered.append(part.text)
+                uncovered.append(i)
             elif best not in chosen and self._fits(chosen, best):
                 chosen.append(best)
-        relevance = {u: max(r[u] for _, r in scored) for u in units} if scored else {}
+        relevance = {u: max(r[u] for _, r, _ in scored) for u in units} if scored else {}
+        if not chosen:
+            # Nothing cleared the bar, but a unit that names what is asked beats an empty answer; the part it
+            # answers is then not reported as a gap.
+            fallback = max((u for *_, c in scored for u in c), key=lambda u: relevance[u], default=None)
+            if fallback is not None:
+                chosen.append(fallback)
+                uncovered = [i for i in uncovered if fallback not in scored[i][2]]
         while len(chosen) < self.config.max_points:
             pick = self._next(relevance, chosen)
             if pick is None:
                 break
             chosen.append(pick)
-        return Composition(tuple(self._ordered(chosen, relevance)), tuple(uncovered))
+        return Composition(tuple(self._ordered(chosen, relevance)), tuple(scored[i][0].text for i in uncovered))
 
     def _fits(self, chosen: list[Unit], unit: Unit) -> bool:
         used = sum(len(u.text) for u in chosen)

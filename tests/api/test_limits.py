@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -93,26 +93,29 @@ def test_past_the_deadline_504(hurried: str, stream: bool) -> None:
 
 
 def test_sigterm_lets_the_request_in_flight_finish(corpus_index: Any, tmp_path: Path) -> None:
+    """The request is provably in flight when the signal lands: its headers and half its body are sent
+    before SIGTERM, the rest after; the server still reads it, answers it, and only then exits."""
     env = {"CHIMED_RAG_AUDIT_SECRET_FILE": str(tmp_path / "audit.key")}
+    body = json.dumps({"question": "感冒了需要吃抗生素吗", "top_k": 8}, ensure_ascii=False).encode()
     with server_process(corpus_index.path, tmp_path / "server.log", env) as (base, proc):
-        result: dict[str, Any] = {}
-
-        def ask() -> None:
-            body = {"question": "需要吃抗生素吗", "top_k": 20, "strict": True,
-                    "history": [{"question": "感冒了怎么办", "answer": "多休息[1]。"}] * 5}
-            result["response"] = httpx.post(f"{base}/v1/ask", json=body, timeout=60)
-            result["done"] = time.monotonic()
-
-        client = threading.Thread(target=ask)
-        client.start()
-        time.sleep(0.05)  # the request is in flight
-        signalled = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        client.join(60)
+        url = urlsplit(base)
+        with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+            sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            time.sleep(1.0)  # the server has read the headers: the request is open
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)  # the server is shutting down, waiting for this connection
+            sock.sendall(body[10:])
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
         # uvicorn re-raises the signal once it has shut down gracefully, so the exit status says SIGTERM.
         assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
-        response = result["response"]
-        assert response.status_code == 200 and response.json()["answer"]
-        assert result["done"] > signalled  # it was answered after the signal
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), reply[:500]
+    assert b"connection: close" in head.lower()  # no keep-alive past shutdown
+    if b"transfer-encoding: chunked" in head.lower():
+        payload = b"".join(payload.split(b"\r\n")[1::2])
+    assert json.loads(payload)["answer"]
     log = (tmp_path / "server.log").read_text()
     assert "Waiting for connections to close" in log, log

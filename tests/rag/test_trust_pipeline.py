@@ -26,6 +26,9 @@ def test_emergency_advice_comes_before_the_answer(tiny_index: Any, embedder: Any
     assert answer.safety.level == "emergency" and "chest_pain" in answer.safety.signals
     assert answer.answer.startswith("【安全提示】") and "120" in answer.answer.split("\n")[0]
     assert answer.sentences and answer.generator == "extractive"  # the answer itself still follows
+    # The tiny index has none of the shipped guide documents: the signal's words find the infarction one, whose
+    # text ("胸骨后压榨性疼痛") shares no word with the patient's ("胸口压着疼").
+    assert answer.passages[0].passage.doc_id == "mi" and "[1]" in answer.answer
 
 
 def test_routine_question_has_no_advice_and_supported_sentences(tiny_index: Any, embedder: Any) -> None:
@@ -117,16 +120,18 @@ def test_calibrate_rejects_a_bad_question_file(tiny_index: Any, tmp_path: Path, 
 UNSUPPORTED = "喝浓茶可以彻底治愈这种病。[1]"
 
 
-def _with_unsupported_sentence(p: RAGPipeline) -> RAGPipeline:
-    """The extractive answer plus one sentence no passage supports, streamed piece by piece."""
-    compose = p.generator.compose  # type: ignore[attr-defined]
-    p.generator.compose = lambda request: [*compose(request), UNSUPPORTED]  # type: ignore[attr-defined]
+def _with_extra_sentence(p: RAGPipeline, extra: str) -> RAGPipeline:
+    """The extractive answer plus one more sentence, appended by the generator itself (streamed and whole)."""
+    generator: Any = p.generator
+    stream, generate = generator.stream, generator.generate
+    generator.stream = lambda request: iter([*stream(request), extra])
+    generator.generate = lambda request: generate(request) + extra
     return p
 
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_streamed_text_never_shows_what_the_checks_withhold(tiny_index: Any, embedder: Any, strict: bool) -> None:
-    p = _with_unsupported_sentence(pipeline(tiny_index, embedder))
+    p = _with_extra_sentence(pipeline(tiny_index, embedder), UNSUPPORTED)
     items = list(p.ask_stream("感冒了怎么办", strict=strict))
     answer, deltas = items[-1], "".join(str(i) for i in items[:-1])
     assert deltas == answer.answer  # the stream adds up to the answer in both modes
@@ -138,9 +143,7 @@ def test_streamed_text_never_shows_what_the_checks_withhold(tiny_index: Any, emb
 
 
 def test_dose_sentences_are_held_back_from_the_stream(tiny_index: Any, embedder: Any) -> None:
-    p = pipeline(tiny_index, embedder)
-    compose = p.generator.compose  # type: ignore[attr-defined]
-    p.generator.compose = lambda request: [*compose(request), "成人每次服用500毫克，每日3次。"]  # type: ignore[attr-defined]
+    p = _with_extra_sentence(pipeline(tiny_index, embedder), "成人每次服用500毫克，每日3次。")
     items = list(p.ask_stream("感冒药我该吃几片"))
     answer, deltas = items[-1], "".join(str(i) for i in items[:-1])
     assert answer.safety.dose_request and deltas == answer.answer
