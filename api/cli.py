@@ -209,12 +209,24 @@ def cmd_triage_fit(args: argparse.Namespace) -> int:
     embedder = _embedder(_settings(args))
     texts = [c["text"] for c in cases]
     description = embedder.describe()
-    model = fit(texts, [c["level"] != "routine" for c in cases], embedder.embed_queries,
+    model = fit(texts, [c["level"] for c in cases], embedder.embed_queries,
                 {"model": description["model"], "dimension": description["dimension"]},
                 covered=[is_general_question(t) for t in texts])
     path = model.save(args.out)
     print(json.dumps({"saved": str(path), "threshold": model.threshold, **model.rates}, ensure_ascii=False))
     return 0
+
+
+def _triage_rates(got: Sequence[str], want: Sequence[str]) -> dict[str, float]:
+    """recall / false_alarm over any flag, and how the emergencies themselves were rated."""
+    alarms = [w != "routine" for w in want]
+    flagged = [g != "routine" for g in got]
+    emergencies = [g for g, w in zip(got, want) if w == "emergency"]
+    n = max(1, len(emergencies))
+    return {"recall": sum(f and a for f, a in zip(flagged, alarms)) / max(1, sum(alarms)),
+            "false_alarm": sum(f and not a for f, a in zip(flagged, alarms)) / max(1, len(want) - sum(alarms)),
+            "emergency_as_emergency": emergencies.count("emergency") / n,
+            "emergency_as_routine": emergencies.count("routine") / n}
 
 
 def cmd_triage_eval(args: argparse.Namespace) -> int:
@@ -225,12 +237,11 @@ def cmd_triage_eval(args: argparse.Namespace) -> int:
     model = None if args.rules_only else TriageModel.load(args.model)
     embed = _embedder(_settings(args)).embed_queries if model else None
     triage = Triage(model=model, embed=embed)
-    flagged = [triage.assess(c["text"]).level != "routine" for c in cases]
-    alarms = [c["level"] != "routine" for c in cases]
-    found = sum(f and a for f, a in zip(flagged, alarms))
-    false = sum(f and not a for f, a in zip(flagged, alarms))
-    report = {"cases": len(cases), "recall": found / max(1, sum(alarms)),
-              "false_alarm": false / max(1, len(cases) - sum(alarms)), "model": model is not None}
+    levels = [triage.assess(c["text"]).level for c in cases]
+    report = {"cases": len(cases), **_triage_rates(levels, [c["level"] for c in cases]), "model": model is not None}
+    if args.show_missed:  # the emergencies not rated emergency, for reading (never for tuning on a blind set)
+        report["missed"] = [{"text": c["text"], "rated": got} for c, got in zip(cases, levels)
+                            if c["level"] == "emergency" and got != "emergency"]
     print(json.dumps(report, ensure_ascii=False))
     return 0
 
@@ -401,6 +412,7 @@ def parser() -> argparse.ArgumentParser:
     teval.add_argument("--cases", nargs="+", type=Path, default=[data / "triage_blind_b.jsonl"])
     teval.add_argument("--model", type=Path, default=TRIAGE_MODEL)
     teval.add_argument("--rules-only", action="store_true")
+    teval.add_argument("--show-missed", action="store_true", help="list the emergencies not rated emergency")
     teval.set_defaults(func=cmd_triage_eval)
 
     serve = sub.add_parser("serve", help="serve the HTTP API over the live index (hot-reloads new generations)")

@@ -40,7 +40,8 @@ _CHEST = r"(?:胸口|胸部|胸前|心口|心窝|胸骨后?(?:面)?|前胸|胸)"
 _PAIN_MOD = r"(?:很|特别|非常|突然|一阵阵|一直|有点|剧烈|好|老是|揪着|压着|闷着|像)*"
 _FIGURATIVE = r"(?<!气得)(?<!气得我)(?<!急得)(?<!急得我)"  # "气得我心口疼": anger, not angina
 _CHEST_PAIN = (rf"{_FIGURATIVE}{_CHEST}{_PAIN_MOD}(?:疼|痛|闷|憋|发紧|压榨|不舒服|压了)|心绞痛|胸痛|胸闷|"
-               rf"{_FIGURATIVE}{_CHEST}(?:正中间?|中间|里面|后面)?.{{0,8}}(?:攥|压|揪|绞|勒|闷|憋|堵)(?:住|着)?(?:一样|似的)?(?:的)?(?:疼|痛)")
+               r"胸门|chestpain|"
+               rf"{_FIGURATIVE}{_CHEST}(?:正中间?|中间|里面|后面)?.{{0,8}}(?:攥|压|揪|绞|勒|闷|憋|堵|紧)(?:住|着|巴巴|绷绷)?(?:一样|似的)?(?:的)?(?:疼|痛)")
 _CHEST_COMPANION = (r"大汗|出冷汗|吐|厉害|冒冷汗|一身汗|满头大汗|出汗|放射|左(?:胳膊|臂|肩)|后背|下巴|牙|压榨|濒死|"
                     r"喘不上气|喘不过气|持续|半小时|半个小时|\d+分钟|几十分钟|恶心|脸色发白|脸色苍白|煞白|硝酸甘油|直不起|虚汗|发灰|气短|躺不下")
 
@@ -88,7 +89,7 @@ RULES: tuple[_Rule, ...] = (
           r"大出血|血流不止|止不住(?:血)?|血止不住|大量(?:出血|吐血|咯血|便血)|吐了(?:很多|一大口|好多|一口)?血|呕血|"
           r"喷血|流了(?:很多|好多|一地)血|(?:怀孕|孕妇|孕期).{0,10}(?:出血|流血)|咯血|(?:出|流)了(?:很多|好多|一大摊|不少)(?:的)?血|"
           r"(?:出|流)(?:好多|很多|大量|不少)血|血.{0,6}(?:一直|还在|还是)(?:往外)?(?:冒|流|涌)|血(?:都)?喷|"
-          r"(?:血|卫生巾|毛巾|纱布|衣服).{0,10}(?:湿透|浸透)|(?:按|压)了.{0,8}(?:还|也|都)(?:在|是)?(?:冒|流)血"),
+          r"(?:血|卫生巾|毛巾|纱布|衣服|床单|裤子|被子).{0,10}(?:湿透|浸透)|(?:按|压)了.{0,8}(?:还|也|都)(?:在|是)?(?:冒|流)血"),
     _rule("unconscious_or_seizure", "emergency",
           r"昏迷|晕倒|昏倒|叫不醒|不省人事|意识不清|没(?:有)?意识|没反应了|昏过去|晕过去|抽搐|抽风|惊厥|"
           r"口吐白沫|癫痫发作|倒地不起|神志不清|抽(?:了|起来|个不停)|(?:两眼|双眼|眼睛)(?:发直|上翻|翻白)|"
@@ -218,6 +219,47 @@ RULES: tuple[_Rule, ...] = (
     _rule("psychiatric", "emergency", r"狂躁|发狂|发疯|砸东西打人|打人", r"砸|打人|拿刀|虫子|吸了|幻|要杀"),
     _rule("urinary_retention", "emergency", r"尿不出|排不出尿|没尿出来", r"胀|疼|憋|鼓|前列腺|遭不住"),
     _rule("other", "emergency", r"透析", r"没透|没做|停了|漏了|心跳|没力气|没劲|喘"),
+    # From blind batch G: a weak hand buried in a long message, a nosebleed on warfarin, a sting with
+    # breathing trouble, fetal movement "felt no more", a child pale and listless after a fall.
+    _rule("stroke_signs", "emergency",
+          r"舌头(?:像|好像)?(?:变)?(?:大了|肿大了|不听使唤|发硬)|(?:左|右|一边)手.{0,8}(?:老是|总是|一直)?(?:掉|拿不住|握不住|端不住)"),
+    _rule("heavy_bleeding", "emergency",
+          r"(?:鼻子|鼻孔)(?:流|出)血.{0,12}(?:快|将近|差不多|有)?(?:一个多?|半个?)(?:钟头|小时)|(?:鼻子|鼻孔)(?:流|出)血.{0,8}止不住",
+          r"鼻|血|华法林|抗凝|阿司匹林|发虚|晕|眼花"),
+    _rule("anaphylaxis", "emergency", r"(?:被|让).{0,10}(?:蛰|蜇|叮|咬)(?:了|伤)?",
+          r"呼吸.{0,4}(?:难受|困难|费劲|不上|不畅)|喘|(?:喉咙|嗓子)(?:发紧|肿|堵)|胸闷|晕"),
+    _rule("obstetric", "emergency", r"(?:感觉|摸|觉)不(?:到|着)胎动|胎动(?:也)?(?:没了|停了|都没有)"),
+    _rule("aortic_dissection", "emergency",
+          r"像(?:被)?(?:撕开|撕裂|劈开|撕)(?:了|一样|似的)?", r"胸|背|腰|血压|肚子|疼|痛"),
+    _rule("heavy_bleeding", "emergency",
+          r"血流了一地|流了一地(?:的)?血|(?:划|割|砍)(?:开|破)?(?:了)?(?:一个|一道)?(?:大|很深的?)口子",
+          r"血|流"),
+    _rule("heavy_bleeding", "emergency", r"吐(?:了)?.{0,4}血", r"一口一口|好多|很多|肝硬化|黑红|鲜红|一盆|一碗"),
+    _rule("anaphylaxis", "emergency", r"(?:点滴|输液|打针|吊瓶|挂水|头孢|青霉素|造影剂)",
+          r"血压(?:突然)?(?:掉|降|低)(?:到)?|喘不|呼吸困难|(?:喉咙|嗓子)(?:发紧|肿)|嘴唇(?:发)?(?:紫|肿)|晕倒|胸闷.{0,8}脸"),
+    _rule("poisoning", "emergency", r"采(?:了|的|来的)?.{0,4}蘑菇|(?:山上|路边|林子里).{0,6}蘑菇",
+          r"吐|拉|晕|没劲|尿(?:也)?(?:很)?少|肚子疼"),
+    _rule("alcohol_intoxication", "emergency", r"喝酒|喝了(?:很多|好多|一斤|半斤)?(?:白)?酒",
+          r"呼吸(?:很|特别)?(?:慢|浅)|叫不醒|抽(?!烟)|口吐白沫|嘴唇发紫|没反应"),
+    _rule("burns", "emergency",
+          r"(?:胸口|肚子|脸|背|全身)(?:和|、)?(?:肚子|胸口|脸|背)?(?:都)?(?:被)?(?:烫|烧)(?:伤)?(?:了)?",
+          r"起(?:大)?泡|脱皮|皮(?:都)?(?:掉|脱)|一大片|大面积"),
+    _rule("obstetric", "emergency", r"生完|产后|顺产|剖腹产|剖宫产|刚生(?:完|了)",
+          r"(?:出|流)血.{0,4}(?:一直|不止|很多|好多|止不住)|一直(?:在)?(?:出|流)血|湿透|浸透|大血块|血块"),
+    _rule("surgical_abdomen", "emergency",
+          r"(?:上腹|肚子|胃|腹部)(?:部)?.{0,4}(?:疼|痛)得(?:直不起腰|打滚|受不了|满地)",
+          r"吐|后背|背|酒|发烧|冷汗"),
+    _rule("severe_headache", "emergency",
+          r"(?:头|后脑勺|脑袋|脑壳)(?:突然)?.{0,6}(?:炸开|裂开|要炸|要裂)|(?:炸开|裂开)(?:一样|似的)的?(?:疼|痛)"),
+    _rule("head_injury", "emergency",
+          r"(?:耳朵|鼻子)(?:里)?.{0,4}(?:流|出|渗)(?:出)?(?:来)?.{0,6}(?:清水|血水|淡红色?的?水|黄水)"),
+    _rule("eye_emergency", "emergency",
+          r"(?:铁屑|铁渣|铁片|玻璃|碎片|铁丝|木刺|石子|火星).{0,6}(?:崩|溅|扎|飞|弹|戳)(?:到|进)(?:了)?(?:眼|眼睛)"),
+    _rule("other", "emergency",
+          r"(?:心跳|一分钟|每分钟).{0,12}(?:一百[五六七八九]十|一百八|两百|1[5-9]\d|2\d\d)(?:多)?下",
+          r"晕|眼前发黑|胸闷|喘|冷汗|心慌"),
+    _rule("paediatric", "emergency", r"(?:摔|跌|掉|撞)(?:了|下来|下去|倒|到)",
+          r"(?:脸|脸色)(?:越来越)?(?:发白|苍白|煞白)|越来越没精神|懒得理人|叫(?:他|她)?(?:也|都)?不(?:理|应)"),
     _rule("metabolic", "emergency",
           r"烂苹果味|(?:水果|苹果)味.{0,6}(?:呼吸|嘴|气)|(?:呼吸|嘴里|口气|气味).{0,6}(?:水果|苹果|烂苹果)味|血糖(?:仪)?.{0,6}(?:hi|high|测不出|爆表)|"
           r"(?:糖尿病|血糖|胰岛素|降糖).{0,30}(?:迷糊|糊涂|叫不醒|昏|抽(?!血|筋|烟)|说胡话|大汗|出冷汗|手抖.{0,4}冒汗|不认人)|"
@@ -322,14 +364,17 @@ _NEG_WINDOW = 6
 # Clauses about the past, a hypothetical, or something already over describe no present emergency.
 _NOT_NOW = re.compile(r"当年|那时候|那会儿|生我的时候|防止|预防|避免|以防|差点|差一点|险些|还好没|"
                       r"以前|去年|前年|上个?月|上次|小时候|年前|曾经|(?<![没未])有过|过一次|治好了?|打完了|康复|"
-                      r"的话|如果|万一|假如|假设")
+                      r"的话|如果|万一|假如|假设|^会(?:不会)?.{0,6}吗$")
 _RESOLVED = re.compile(r"就下去了|不(?:痛|疼)了|没事了|退了|烧退|就好了|已经好了|现在好了|止住了|止血了|缓过来")
+# "哭一会就好了，后来一直说肚子疼": what was over came back; the earlier clause counts again.
+_RELAPSE = re.compile(r"^(?:后来|现在|接着|过了一会|随后|又|可|没想到)")
 # Figures of speech about being tired, amused or hungry ("笑得我喘不过气", "困得要晕过去") describe no illness.
-_FIGURE = re.compile(r"气得|笑得|哈哈|困得|累得|饿得|馋得|热得我|段子")
+_FIGURE = re.compile(r"气得|笑得|哈哈|困得|累得|饿得|馋得|热得我|段子|"
+                     r"(?:作业|工作|压力|生活|房贷|学习|考试|加班|老板|事情)(?:压|逼)得")
 _JOKE = re.compile(r"开玩笑|开个玩笑|说着玩|玩笑话")
 # Pets are not patients of a human triage ("我家猫被蜜蜂蛰了").
 _FICTION = re.compile(r"(?:我家|家里的|家的)(?:猫|狗)|宠物|狗狗|猫咪|上了新闻|新闻上|纪录片|新闻说|看到新闻|听说有人|"
-                      r"电视剧|电影|小说|剧情|剧里|新闻里|书里|游戏里|演员|角色")
+                      r"电视剧|电影|小说|剧情|剧里|新闻里|书里|游戏里|演员|角色|明星|网红|主播|博主")
 _CLAUSE = re.compile(r"[，。！？；,!?;：:\n]|\s+|(?<!\d)\.|\.(?!\d)|但是|可是|但|却|而且|然后|结果")
 _INFO = re.compile(r"有哪些|有什么|是什么|什么是|怎么预防|如何预防|怎样预防|的原因|的症状|的表现|早期症状|的区别|"
                    r"怎么急救|如何急救|急救方法|急救(?:时|要不要|该|的时候|步骤)|急救措施|常见吗|能治好吗|诊断标准|科普|了解一下|先兆|征兆|"
@@ -358,7 +403,8 @@ class Safety:
 
 
 def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    # Latin words keep together ("chest pain半小时了"): spaces elsewhere separate clauses.
+    return re.sub(r"(?<=[a-z]) (?=[a-z])", "", unicodedata.normalize("NFKC", text).lower())
 
 
 def _clauses(text: str) -> list[str]:
@@ -385,7 +431,11 @@ def _found(pattern: re.Pattern[str], clauses: list[str], present_only: bool = Tr
 
 
 def _not_now(clauses: list[str], i: int) -> bool:
-    return bool(_NOT_NOW.search(clauses[i]) or _RESOLVED.search(" ".join(clauses[i : i + 2])))
+    if _NOT_NOW.search(clauses[i]):
+        return True
+    if not _RESOLVED.search(" ".join(clauses[i : i + 2])):
+        return False
+    return not any(_RELAPSE.search(c) for c in clauses[i + 1 : i + 4])
 
 
 def _age_days(text: str) -> int | None:
