@@ -6,8 +6,8 @@ one class here and one entry in :data:`BACKENDS`, nothing in the retrievers or t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ class Writes:
     texts: Sequence[str]
     vectors: np.ndarray | None
     tokens: Sequence[list[str]]
+    versions: Mapping[str, str] = field(default_factory=dict)  # doc_id -> document fingerprint
 
 
 class StoreBackend(Protocol):
@@ -112,7 +113,7 @@ class MilvusBackend:
         if writes.vectors is not None and len(writes.passages):
             # Upsert first, then drop what is gone: a crash in between leaves extra rows, never missing ones,
             # and a changed document's chunks (same ids) are replaced in place, never absent.
-            records = [ChunkRecord(p, collection.lexical_text(tokens, text))
+            records = [ChunkRecord(p, collection.lexical_text(tokens, text), writes.versions.get(p.doc_id, ""))
                        for p, text, tokens in zip(writes.passages, writes.texts, writes.tokens)]
             stores.dense.upsert(records, writes.vectors)
         stores.dense.delete([i for i in writes.gone if i not in fresh])

@@ -225,7 +225,8 @@ def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _
     # Only now is a shared store touched: input and embedding errors above leave it as it was.
     stores = Stores(base.dense, base.sparse) if base else store.create(
         embedder.dimension, recipe.faiss, recipe.bm25, _chunk_hint(changes), recipe.embedding)
-    store.write(stores, Writes(gone, fresh, texts, vectors, [recipe.analyzer.tokenize(x) for x in texts]))
+    versions = {d.id: document_fingerprint(d) for d in changes.upsert}
+    store.write(stores, Writes(gone, fresh, texts, vectors, [recipe.analyzer.tokenize(x) for x in texts], versions))
     timings["stores_s"] = time.perf_counter() - t
     for doc in changes.upsert:
         by_doc[doc.id] = [p for p in fresh if p.doc_id == doc.id]
@@ -267,7 +268,8 @@ def copy_index(source: str | Path, out_dir: str | Path, store: StoreConfig,
         vectors = stored_vectors(src, ids)
         stores = target.create(vectors.shape[1], recipe.faiss, recipe.bm25, len(ids), recipe.embedding)
         texts = [index_text(p, recipe.title_in_index) for p in src.passages]
-        target.write(stores, Writes((), src.passages, texts, vectors, stored_tokens(src, ids, texts)))
+        versions = {doc_id: d["fingerprint"] for doc_id, d in src.manifest["documents"].items()}
+        target.write(stores, Writes((), src.passages, texts, vectors, stored_tokens(src, ids, texts), versions))
         timings = {"stores_s": time.perf_counter() - start}
         return _publish(Path(out_dir), None, target, stores, recipe, dict(src.manifest["documents"]),
                         _passages_by_doc(src.passages), src.manifest["corpus"]["paths"],

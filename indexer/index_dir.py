@@ -287,12 +287,19 @@ class LoadedIndex:
         return bool(getattr(self.dense, "shared", False))
 
     def passage(self, chunk_id: str) -> Passage:
-        """A shared store's own fields win: another replica may have added or changed the chunk."""
+        """This generation's copy of a chunk, unless a shared store holds another version of its document
+        (another replica added or changed it since): then the store's own fields."""
+        local = self.chunks.get(chunk_id)
         if self.shared:
-            found = self.dense.passage(chunk_id)  # type: ignore[attr-defined]
-            if found is not None:
-                return found
-        return self.chunks[chunk_id]
+            stored = self.dense.version(chunk_id)  # type: ignore[attr-defined]
+            doc = self.manifest["documents"].get(local.doc_id, {}) if local else {}
+            if local is None or (stored and not str(doc.get("fingerprint", "")).startswith(stored)):
+                found = self.dense.passage(chunk_id)  # type: ignore[attr-defined]
+                if found is not None:
+                    return found
+        if local is None:
+            raise KeyError(chunk_id)
+        return local
 
 
 def check_embedding(manifest: dict[str, Any], embedding: dict[str, Any]) -> None:

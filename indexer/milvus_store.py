@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 BATCH = 1000  # rows per upsert: well under Milvus' 64 MB gRPC message limit at 768 dims
 MAX_TEXT = 65535  # Milvus' VARCHAR ceiling, in bytes
-FIELDS = ("chunk_id", "doc_id", "title", "source", "locator", "text")
-CACHE_SIZE = 50_000  # passages kept from search results (a replica renders hits without a second call)
+FIELDS = ("chunk_id", "doc_id", "version", "title", "source", "locator", "text")
+CACHE_SIZE = 50_000  # passages and versions kept from recent searches and look-ups
+VERSION_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,14 @@ class ChunkRecord:
 
     passage: Passage
     bm25_text: str  # what Milvus' BM25 function analyses (see MilvusCollection.lexical_text)
+    version: str = ""  # the document's fingerprint (prefix): tells a replica whether its own copy is current
 
     def row(self, vector: Sequence[float]) -> dict[str, Any]:
         p = self.passage
         locator = json.dumps({"span": list(p.span), "url": p.url, "metadata": p.metadata}, ensure_ascii=False,
                              default=str)
-        return {"chunk_id": p.chunk_id, "doc_id": p.doc_id, "title": _clip(p.title), "source": _clip(p.source),
+        return {"chunk_id": p.chunk_id, "doc_id": p.doc_id, "version": self.version[:VERSION_CHARS],
+                "title": _clip(p.title), "source": _clip(p.source),
                 "locator": _clip(locator), "text": _clip(p.text), "bm25_text": _clip(self.bm25_text),
                 "dense": vector}
 
@@ -67,6 +70,13 @@ def _passage(row: dict[str, Any]) -> Passage:
     return Passage(chunk_id=row["chunk_id"], doc_id=row.get("doc_id", ""), title=row.get("title", ""),
                    text=row.get("text", ""), span=(int(start), int(end)), source=row.get("source", ""),
                    url=locator.get("url", ""), metadata=locator.get("metadata") or {})
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 _WORD = re.compile(r"\w+")
@@ -116,7 +126,8 @@ class MilvusCollection:
         self.client, self.config, self.scheme = client, config, scheme
         self.name = config.collection
         self.analyzer: dict[str, Any] = scheme.get("milvus_analyzer", {})
-        self._cache: OrderedDict[str, Passage] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[str, Passage]] = OrderedDict()  # chunk id -> (version, fields)
+        self._versions: OrderedDict[str, str] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -163,6 +174,7 @@ class MilvusCollection:
         with self._cache_lock:
             for record in records:
                 self._cache.pop(record.passage.chunk_id, None)
+                self._versions.pop(record.passage.chunk_id, None)
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
@@ -179,8 +191,10 @@ class MilvusCollection:
 
     def search_dense(self, vectors: np.ndarray, k: int) -> list[ScoredIds]:
         data = np.ascontiguousarray(vectors, dtype=np.float32).tolist()
+        # Only the id and the version come back: a hit's text is read from the replica's own catalogue
+        # when that is current, so the payload stays small (100 hits x 7 text fields cost 5x the time).
         results = self.client.search(self.name, data=data, anns_field="dense", limit=max(1, k),
-                                     output_fields=list(FIELDS), search_params={"metric_type": "IP"},
+                                     output_fields=["version"], search_params={"metric_type": "IP"},
                                      consistency_level="Strong")
         return [self._scored(hits, k) for hits in results]
 
@@ -188,7 +202,7 @@ class MilvusCollection:
         if not text.strip() or k <= 0:
             return []
         results = self.client.search(self.name, data=[text], anns_field="sparse", limit=k,
-                                     output_fields=list(FIELDS), search_params={"metric_type": "BM25"},
+                                     output_fields=["version"], search_params={"metric_type": "BM25"},
                                      consistency_level="Strong")
         # BM25 scores are non-negative; Milvus Lite reports them negated as distances, Milvus as they are.
         return self._scored(results[0], k, transform=abs)
@@ -197,25 +211,31 @@ class MilvusCollection:
         pairs = []
         with self._cache_lock:
             for hit in hits:
-                entity = hit.get("entity") or hit
-                passage = _passage({**entity, "chunk_id": hit.get("chunk_id", entity.get("chunk_id"))})
-                self._remember(passage)
-                pairs.append((passage.chunk_id, float(transform(hit["distance"]))))
+                entity = hit.get("entity") or {}
+                chunk_id = str(hit.get("chunk_id", hit.get("id", entity.get("chunk_id"))))
+                _remember(self._versions, chunk_id, str(entity.get("version", "")))
+                pairs.append((chunk_id, float(transform(hit["distance"]))))
         return [(cid, s) for cid, s in _ranked(pairs, k) if s > 0 or transform is float]
 
-    def _remember(self, passage: Passage) -> None:
-        self._cache[passage.chunk_id] = passage
-        self._cache.move_to_end(passage.chunk_id)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+    def version(self, chunk_id: str) -> str | None:
+        """The stored version of a chunk seen in a recent search (None: not seen)."""
+        with self._cache_lock:
+            return self._versions.get(chunk_id)
 
     def passage(self, chunk_id: str) -> Passage | None:
-        """A chunk's display fields: from the last searches, else one query."""
+        """A chunk's display fields as stored now (one query, then cached until it is written again)."""
         with self._cache_lock:
-            if chunk_id in self._cache:
-                return self._cache[chunk_id]
+            cached = self._cache.get(chunk_id)
+            if cached is not None and self._versions.get(chunk_id) == cached[0]:
+                return cached[1]
         rows = self.client.query(self.name, ids=[chunk_id], output_fields=list(FIELDS), consistency_level="Strong")
-        return _passage(rows[0]) if rows else None
+        if not rows:
+            return None
+        found, version = _passage(rows[0]), str(rows[0].get("version", ""))
+        with self._cache_lock:
+            _remember(self._cache, chunk_id, (version, found))
+            _remember(self._versions, chunk_id, version)
+        return found
 
     def count(self) -> int:
         rows = self.client.query(self.name, filter="", output_fields=["count(*)"], consistency_level="Strong")
@@ -281,6 +301,7 @@ def _schema(client: Any, dimension: int, analyzer: dict[str, Any]) -> Any:
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=512)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
+    schema.add_field("version", DataType.VARCHAR, max_length=VERSION_CHARS)
     for name in ("title", "source", "locator", "text"):
         schema.add_field(name, DataType.VARCHAR, max_length=MAX_TEXT)
     schema.add_field("bm25_text", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
@@ -333,7 +354,7 @@ class MilvusStore:
 
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Vectors without display fields (benchmarks); the indexer writes whole rows with :meth:`upsert`."""
-        records = [ChunkRecord(Passage(i, i.split("#")[0], "", "", (0, 0)), "") for i in ids]
+        records = [ChunkRecord(Passage(i, i.split("#")[0], "", "", (0, 0)), "", "") for i in ids]
         self.collection.upsert(records, vectors)
 
     def upsert(self, records: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
@@ -350,6 +371,9 @@ class MilvusStore:
 
     def fingerprint(self) -> str:
         return ids_fingerprint(self.collection.ids())
+
+    def version(self, chunk_id: str) -> str | None:
+        return self.collection.version(chunk_id)
 
     def passage(self, chunk_id: str) -> Passage | None:
         return self.collection.passage(chunk_id)
