@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,7 @@ def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
 _WORD = re.compile(r"\w+")
 
 
+@lru_cache(maxsize=500_000)  # a corpus' vocabulary is small next to its token count
 def token_word(token: str) -> str:
     """One analyzer token as one Milvus word: the bigram marker '#' and any other non-word character
     would make Milvus' tokenizer split or drop it (and '#血压' collide with the word '血压')."""
