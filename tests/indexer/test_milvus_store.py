@@ -59,10 +59,11 @@ def test_cmeie_dev_ndcg_matches_faiss_in_every_mode(milvus_cmeie: LoadedIndex, d
                                                     embedder: SentenceTransformerEmbedder,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     data = shared_data() / "cmeie-qa" / "dev"
-    # Every query, the production fusion depth (100 candidates); cmeie-qa has one chunk per document, so
-    # 100 chunks are 100 documents. Milvus Lite scores BM25 in Python: 300-deep runs would take minutes.
-    evaluator = RetrievalEvaluator(read_queries(data / "queries.jsonl"), read_qrels(data / "qrels.tsv"),
-                                   chunk_depth=100)
+    # Every 4th dev query (421 of 1,683) over the whole corpus, at the production fusion depth (100
+    # candidates; cmeie-qa has one chunk per document). Milvus Lite scores BM25 in Python: all 1,683 queries
+    # take 13 min on a loaded 2-core machine (measured: equal nDCG@10 to 4 decimals in every mode).
+    queries = dict(list(read_queries(data / "queries.jsonl").items())[::4])
+    evaluator = RetrievalEvaluator(queries, read_qrels(data / "qrels.tsv"), chunk_depth=100)
     hybrid = Settings().hybrid_config()
     faiss_r = make_retrievers(dev_index("cmeie-qa"), embedder, hybrid)
     milvus_r = make_retrievers(milvus_cmeie, embedder, hybrid)
