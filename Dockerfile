@@ -20,8 +20,9 @@ COPY api api
 COPY corpus corpus
 # The question sets `chimed-rag calibrate` and `chimed-rag triage fit` learn from.
 COPY tests/data tests/data
-# Editable install: settings resolve corpus/ and indexes/ relative to /app.
-RUN pip install -e .
+# Editable install: settings resolve corpus/ and indexes/ relative to /app. The milvus extra (the pymilvus
+# client) lets the same image serve CHIMED_RAG_STORE=milvus (the compose file's milvus profile).
+RUN pip install -e ".[milvus]"
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=5 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]

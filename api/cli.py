@@ -84,7 +84,8 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     documents = load_corpus(args.paths)  # input errors before anything is written
     start = time.perf_counter()
     embedder = _embedder(settings)
-    manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder))
+    manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder),
+                             store=settings.store_config())
     _report("updated", manifest, settings.index_dir, start)
     return 0
 
@@ -96,7 +97,7 @@ def cmd_index_delete(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     embedder = _embedder(settings)
     manifest = delete_documents(settings.index_dir, args.doc_ids, embedder,
-                                finalize=_finalize(args, settings, embedder))
+                                finalize=_finalize(args, settings, embedder), store=settings.store_config())
     _report("updated", manifest, settings.index_dir, start)
     return 0
 
@@ -108,7 +109,8 @@ def cmd_index_verify(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        index = open_index(args.dir, verify="full")
+        # strict: a shared store (Milvus) must hold exactly this generation's chunks
+        index = open_index(args.dir, verify="full", store=Settings().store_config(), strict=True)
         calibration = Calibration.load(index.path)
     except IndexerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -117,6 +119,7 @@ def cmd_index_verify(args: argparse.Namespace) -> int:
     print(json.dumps({"ok": True, "index_id": index.index_id, "generation": index.generation,
                       "files": len(index.manifest["files"]), "chunks": len(index.passages),
                       "vectors": index.dense.count(), "bm25_rows": index.sparse.count(), "calibration": state,
+                      "store": index.manifest.get("store", {"type": "faiss"}),
                       "seconds": round(time.perf_counter() - start, 3)}))
     return 0
 
@@ -174,7 +177,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from rag.calibration import QuestionSets, fit
 
     settings = _settings(args)
-    index = open_index(settings.index_dir, verify="full")
+    index = open_index(settings.index_dir, verify="full", store=settings.store_config())
     embedder = _embedder(settings)
     check_embedding(index.manifest, embedder.describe())
     sets = QuestionSets(tuple(args.in_corpus), args.out_of_corpus, args.titles, args.target)
@@ -252,7 +255,7 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     from rag.retrievers import make_retrievers
 
     settings = _settings(args)
-    index = open_index(args.index)
+    index = open_index(args.index, store=settings.store_config())
     from indexer.index_dir import check_embedding
 
     embedder = _embedder(settings)

@@ -8,6 +8,7 @@ generation (see ``indexer.index_dir``); input errors are raised before anything 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,14 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer
+from indexer.backends import StoreBackend, Stores, Writes, backend, backend_for
 from indexer.bm25_index import BM25Config
 from indexer.chunking import Chunker, ChunkerConfig, index_text
 from indexer.dense_index import FaissConfig
 from indexer.embedding import Embedder
 from indexer.errors import IndexFormatError
 from indexer.index_dir import (
-    BM25_DIR,
     CHUNKS,
     FORMAT_VERSION,
     LEXICON_DIR,
@@ -47,10 +50,11 @@ from indexer.index_dir import (
 )
 from indexer.lexicon import Lexicon, load_lexicon
 from indexer.loaders import load_corpus
-from indexer.stores import BM25Store, FaissStore
+from indexer.store_config import StoreConfig
+from indexer.stores import BM25Store, FaissStore, chunk_key
 from indexer.types import Document, Passage
 
-__all__ = ["BuildConfig", "Changes", "Finalize", "add_documents", "build_index", "delete_documents",
+__all__ = ["BuildConfig", "Changes", "Finalize", "add_documents", "build_index", "copy_index", "delete_documents",
            "index_text", "remove_index", "republish"]
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,7 @@ class BuildConfig:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     bm25: BM25Config = field(default_factory=BM25Config)
     faiss: FaissConfig = field(default_factory=FaissConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     user_dict: str | None = None
     synonyms: str | None = None
     # The document title is part of what is embedded and BM25-indexed: a chunk from the middle of
@@ -84,17 +89,22 @@ class _Recipe:
     faiss: FaissConfig
     title_in_index: bool
     embedding: dict[str, Any]
+    store: dict[str, Any] = field(default_factory=lambda: {"type": "faiss"})  # StoreConfig.describe()
 
     def key(self) -> str:
-        return json.dumps([asdict(self.chunker), self.analyzer.describe(), asdict(self.bm25), asdict(self.faiss),
-                           self.title_in_index, self.embedding], sort_keys=True, default=str)
+        store = {k: v for k, v in self.store.items() if k != "uri"}  # replicas reach one store by other URIs
+        parts: list[Any] = [asdict(self.chunker), self.analyzer.describe(), asdict(self.bm25), asdict(self.faiss),
+                            self.title_in_index, self.embedding]
+        if store != {"type": "faiss"}:  # FAISS indexes keep the ids they had before stores were named
+            parts.append(store)
+        return json.dumps(parts, sort_keys=True, default=str)
 
     @classmethod
     def of(cls, index: LoadedIndex) -> _Recipe:
         """The recipe a generation was built with (its own analyzer and lexicon, already loaded)."""
         m = index.manifest
         return cls(ChunkerConfig(**m["chunker"]), index.analyzer, bm25_config(m), FaissConfig(**m["faiss"]),
-                   m["title_in_index"], m["embedding"])
+                   m["title_in_index"], m["embedding"], m.get("store") or {"type": "faiss"})
 
 
 @dataclass(frozen=True)
@@ -121,9 +131,9 @@ def build_index(corpus: Sequence[str | Path], out_dir: str | Path, embedder: Emb
     documents = load_corpus(corpus, skip_empty=config.skip_empty)
     lexicon = load_lexicon(config.user_dict, config.synonyms)
     recipe = _Recipe(config.chunker, ChineseAnalyzer(config.analyzer, lexicon), config.bm25, config.faiss,
-                     config.title_in_index, embedder.describe())
+                     config.title_in_index, embedder.describe(), config.store.describe())
     with write_lock(Path(out_dir)):
-        base = _reusable_base(Path(out_dir), recipe)
+        base = _reusable_base(Path(out_dir), recipe, config.store)
         known = base.manifest["documents"] if base else {}
         wanted = {d.id: d for d in documents}
         changes = Changes(tuple(d for d in documents if known.get(d.id, {}).get("fingerprint")
@@ -132,14 +142,15 @@ def build_index(corpus: Sequence[str | Path], out_dir: str | Path, embedder: Emb
         if base is not None and not changes.upsert and not changes.delete:
             log.info("%s: corpus unchanged, nothing to publish", out_dir)
             return base.manifest
+        store = backend_for(base.manifest, config.store) if base else backend(config.store)
         return _commit(Path(out_dir), base, changes, recipe, embedder, [str(p) for p in corpus],
-                       show_progress, finalize)
+                       show_progress, finalize, store)
 
 
-def _reusable_base(out_dir: Path, recipe: _Recipe) -> LoadedIndex | None:
+def _reusable_base(out_dir: Path, recipe: _Recipe, store: StoreConfig) -> LoadedIndex | None:
     """The live generation when it can be updated incrementally with ``recipe``, else None (full build)."""
     try:
-        base = open_index(out_dir, verify="full")
+        base = open_index(out_dir, verify="full", store=store, strict=True)
     except IndexFormatError as exc:
         if (out_dir / MANIFEST).exists():
             log.warning("%s: not reusable (%s); indexing from scratch", out_dir, exc)
@@ -151,7 +162,8 @@ def _reusable_base(out_dir: Path, recipe: _Recipe) -> LoadedIndex | None:
 
 
 def add_documents(out_dir: str | Path, documents: Sequence[Document], embedder: Embedder,
-                  show_progress: bool = False, finalize: Finalize | None = None) -> dict[str, Any]:
+                  show_progress: bool = False, finalize: Finalize | None = None,
+                  store: StoreConfig | None = None) -> dict[str, Any]:
     """Add new documents and replace changed ones (same id), with the index's own settings."""
     if not documents:
         raise ValueError("no documents to add")
@@ -159,48 +171,46 @@ def add_documents(out_dir: str | Path, documents: Sequence[Document], embedder: 
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate document ids in the input: {sorted({i for i in ids if ids.count(i) > 1})}")
     with write_lock(Path(out_dir)):
-        base, recipe = _base_for_update(Path(out_dir), embedder)
+        base, recipe = _base_for_update(Path(out_dir), embedder, store)
         known = base.manifest["documents"]
         upsert = tuple(d for d in documents if known.get(d.id, {}).get("fingerprint") != document_fingerprint(d))
         if not upsert:
             return base.manifest
         return _commit(Path(out_dir), base, Changes(upsert, ()), recipe, embedder,
-                       base.manifest["corpus"]["paths"], show_progress, finalize)
+                       base.manifest["corpus"]["paths"], show_progress, finalize, backend_for(base.manifest, store))
 
 
 def delete_documents(out_dir: str | Path, doc_ids: Iterable[str], embedder: Embedder,
-                     finalize: Finalize | None = None) -> dict[str, Any]:
+                     finalize: Finalize | None = None, store: StoreConfig | None = None) -> dict[str, Any]:
     doc_ids = list(dict.fromkeys(doc_ids))
     if not doc_ids:
         raise ValueError("no document ids to delete")
     with write_lock(Path(out_dir)):
-        base, recipe = _base_for_update(Path(out_dir), embedder)
+        base, recipe = _base_for_update(Path(out_dir), embedder, store)
         unknown = [i for i in doc_ids if i not in base.manifest["documents"]]
         if unknown:
             raise ValueError(f"no such document in {out_dir}: {', '.join(unknown)} (nothing was changed)")
         if len(doc_ids) == len(base.manifest["documents"]):
             raise ValueError("refusing to delete every document; remove the index instead")
         return _commit(Path(out_dir), base, Changes((), tuple(doc_ids)), recipe, embedder,
-                       base.manifest["corpus"]["paths"], False, finalize)
+                       base.manifest["corpus"]["paths"], False, finalize, backend_for(base.manifest, store))
 
 
-def _base_for_update(out_dir: Path, embedder: Embedder) -> tuple[LoadedIndex, _Recipe]:
-    base = open_index(out_dir, verify="full")  # never build on a damaged generation
+def _base_for_update(out_dir: Path, embedder: Embedder, store: StoreConfig | None) -> tuple[LoadedIndex, _Recipe]:
+    # Never build on a damaged generation, nor on a shared store another writer has changed since.
+    base = open_index(out_dir, verify="full", store=store, strict=True)
     check_embedding(base.manifest, embedder.describe())
     return base, _Recipe.of(base)
 
 
 def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _Recipe, embedder: Embedder,
-            corpus_paths: list[str], show_progress: bool, finalize: Finalize | None) -> dict[str, Any]:
+            corpus_paths: list[str], show_progress: bool, finalize: Finalize | None,
+            store: StoreBackend) -> dict[str, Any]:
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    dense = base.dense if base else FaissStore.empty(embedder.dimension, recipe.faiss, _chunk_hint(changes))
-    sparse = base.sparse if base else BM25Store({}, recipe.bm25)
     by_doc = _passages_by_doc(base.passages if base else [])
     docs = dict(base.manifest["documents"]) if base else {}
     gone = [p.chunk_id for i in (*changes.delete, *(d.id for d in changes.upsert)) for p in by_doc.pop(i, [])]
-    dense.delete(gone)
-    sparse.delete(gone)
     for doc_id in changes.delete:
         docs.pop(doc_id, None)
 
@@ -212,19 +222,27 @@ def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _
     vectors = embedder.embed_passages(texts, show_progress=show_progress) if texts else None
     timings["embed_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    if vectors is not None:
-        dense.add([p.chunk_id for p in fresh], vectors)
-    sparse.add([p.chunk_id for p in fresh], [recipe.analyzer.tokenize(x) for x in texts])
+    # Only now is a shared store touched: input and embedding errors above leave it as it was.
+    stores = Stores(base.dense, base.sparse) if base else store.create(
+        embedder.dimension, recipe.faiss, recipe.bm25, _chunk_hint(changes), recipe.embedding)
+    versions = {d.id: document_fingerprint(d) for d in changes.upsert}
+    store.write(stores, Writes(gone, fresh, texts, vectors, [recipe.analyzer.tokenize(x) for x in texts], versions))
     timings["stores_s"] = time.perf_counter() - t
     for doc in changes.upsert:
         by_doc[doc.id] = [p for p in fresh if p.doc_id == doc.id]
         docs[doc.id] = {"fingerprint": document_fingerprint(doc), "title": doc.title, "source": doc.source,
                         "url": doc.url, "chunks": len(by_doc[doc.id]), "characters": len(doc.text)}
 
+    return _publish(out_dir, base, store, stores, recipe, docs, by_doc, corpus_paths, changes, timings, start,
+                    finalize)
+
+
+def _publish(out_dir: Path, base: LoadedIndex | None, store: StoreBackend, stores: Stores, recipe: _Recipe,
+             docs: dict[str, dict[str, Any]], by_doc: dict[str, list[Passage]], corpus_paths: list[str],
+             changes: Changes, timings: dict[str, float], start: float, finalize: Finalize | None) -> dict[str, Any]:
     with Generation(out_dir) as gen:
         t = time.perf_counter()
-        dense.save(gen.path)
-        sparse.save(gen.path / BM25_DIR)
+        store.save(stores, gen.path)
         _write_lexicon(recipe.analyzer.lexicon, gen.path / LEXICON_DIR)
         passages = [p for chunks in by_doc.values() for p in chunks]
         write_chunks(gen.path / CHUNKS, passages)
@@ -235,6 +253,47 @@ def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _
         if finalize is not None:
             manifest = finalize(gen.path, manifest)
         return gen.publish(manifest)
+
+
+def copy_index(source: str | Path, out_dir: str | Path, store: StoreConfig,
+               finalize: Finalize | None = None) -> dict[str, Any]:
+    """The same index on another store (FAISS → Milvus, say) without re-embedding: the source's stored
+    vectors and analyzer tokens are written as they are; the result is a fresh index at ``out_dir``."""
+    src = open_index(source, verify="full", strict=True)
+    recipe = dataclasses.replace(_Recipe.of(src), store=store.describe())
+    ids = [p.chunk_id for p in src.passages]
+    with write_lock(Path(out_dir)):
+        start = time.perf_counter()
+        target = backend(store)
+        vectors = stored_vectors(src, ids)
+        stores = target.create(vectors.shape[1], recipe.faiss, recipe.bm25, len(ids), recipe.embedding)
+        texts = [index_text(p, recipe.title_in_index) for p in src.passages]
+        versions = {doc_id: d["fingerprint"] for doc_id, d in src.manifest["documents"].items()}
+        target.write(stores, Writes((), src.passages, texts, vectors, stored_tokens(src, ids, texts), versions))
+        timings = {"stores_s": time.perf_counter() - start}
+        return _publish(Path(out_dir), None, target, stores, recipe, dict(src.manifest["documents"]),
+                        _passages_by_doc(src.passages), src.manifest["corpus"]["paths"],
+                        Changes((), ()), timings, start, finalize)
+
+
+def stored_vectors(index: LoadedIndex, ids: Sequence[str]) -> np.ndarray:
+    """The stored vectors of ``ids`` (flat and HNSW FAISS keep them whole; IVF-PQ only codes)."""
+    if isinstance(index.dense, FaissStore):
+        keys, vectors = index.dense.vectors()
+        row = {k: r for r, k in enumerate(keys.tolist())}
+        return vectors[[row[chunk_key(i)] for i in ids]]
+    collection = getattr(index.dense, "collection", None)
+    if collection is None:
+        raise ValueError(f"cannot read vectors back from a {type(index.dense).__name__}")
+    return np.asarray(collection.vectors(list(ids)), dtype=np.float32)
+
+
+def stored_tokens(index: LoadedIndex, ids: Sequence[str], texts: Sequence[str]) -> list[list[str]]:
+    """bm25s keeps every chunk's tokens; other stores are re-analysed with the index's own analyzer."""
+    if isinstance(index.sparse, BM25Store):
+        tokens = index.sparse.tokens()
+        return [tokens[i] for i in ids]
+    return [index.analyzer.tokenize(t) for t in texts]
 
 
 def _chunk_hint(changes: Changes) -> int:
@@ -270,6 +329,7 @@ def _manifest(base: LoadedIndex | None, docs: dict[str, dict[str, Any]], passage
         "title_in_index": recipe.title_in_index,
         "embedding": recipe.embedding,
         "faiss": asdict(recipe.faiss),
+        "store": recipe.store,
         "bm25": {**asdict(recipe.bm25), "analyzer_config": asdict(recipe.analyzer.config),
                  "analyzer": recipe.analyzer.describe()},
         "documents": docs,

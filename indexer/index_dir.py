@@ -25,11 +25,13 @@ from typing import Any, Literal
 from filelock import FileLock
 
 from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer
+from indexer.backends import BM25_DIR, backend_for
 from indexer.bm25_index import BM25Config
 from indexer.dense_index import FaissConfig
 from indexer.errors import IndexFormatError, IntegrityError, ModelMismatchError
 from indexer.lexicon import load_lexicon
-from indexer.stores import DENSE_FILE, DENSE_IDS, BM25Store, FaissStore, ids_fingerprint
+from indexer.store_config import StoreConfig
+from indexer.stores import DENSE_FILE, DENSE_IDS, DenseStore, SparseIndex, ids_fingerprint
 from indexer.types import Document, Passage
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,6 @@ FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 FAISS_FILE = DENSE_FILE
-BM25_DIR = "bm25"
 LEXICON_DIR = "lexicon"
 USER_DICT = "user_dict.txt"
 SYNONYMS = "synonyms.txt"
@@ -262,9 +263,12 @@ class LoadedIndex:
     path: Path
     manifest: dict[str, Any]
     passages: list[Passage]
-    dense: FaissStore
-    sparse: BM25Store
+    dense: DenseStore
+    sparse: SparseIndex
     analyzer: ChineseAnalyzer
+    # Set when a shared store (Milvus) holds other chunks than this generation's catalogue: another
+    # replica changed it since. Searches see the store's current content either way.
+    drift: str | None = None
     chunks: dict[str, Passage] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -278,8 +282,24 @@ class LoadedIndex:
     def generation(self) -> int:
         return int(self.manifest.get("generation", 0))
 
+    @property
+    def shared(self) -> bool:
+        return bool(getattr(self.dense, "shared", False))
+
     def passage(self, chunk_id: str) -> Passage:
-        return self.chunks[chunk_id]
+        """This generation's copy of a chunk, unless a shared store holds another version of its document
+        (another replica added or changed it since): then the store's own fields."""
+        local = self.chunks.get(chunk_id)
+        if self.shared:
+            stored = self.dense.version(chunk_id)  # type: ignore[attr-defined]
+            doc = self.manifest["documents"].get(local.doc_id, {}) if local else {}
+            if local is None or (stored and not str(doc.get("fingerprint", "")).startswith(stored)):
+                found = self.dense.passage(chunk_id)  # type: ignore[attr-defined]
+                if found is not None:
+                    return found
+        if local is None:
+            raise KeyError(chunk_id)
+        return local
 
 
 def check_embedding(manifest: dict[str, Any], embedding: dict[str, Any]) -> None:
@@ -311,25 +331,52 @@ def bm25_config(manifest: dict[str, Any]) -> BM25Config:
 
 
 def open_index(directory: str | Path, faiss_config: FaissConfig | None = None,
-               verify: Verify = "size") -> LoadedIndex:
-    """Open the live generation; ``verify``: file sizes (cheap, default), ``full`` hashes, or ``none``."""
+               verify: Verify = "size", store: StoreConfig | None = None, strict: bool = False) -> LoadedIndex:
+    """Open the live generation; ``verify``: file sizes (cheap, default), ``full`` hashes, or ``none``.
+
+    ``store``: how this process reaches a shared store (default: the CHIMED_RAG_MILVUS_* environment).
+    ``strict``: a shared store must hold exactly this generation's chunks (writers and ``index verify``);
+    otherwise a difference is only reported in ``drift`` (a replica whose catalogue is behind still serves).
+    """
     directory = Path(directory)
     manifest = read_manifest(directory)
     root = directory.resolve()
     if verify != "none":
         verify_files(root, manifest, full=verify == "full")
     passages = read_chunks(root / CHUNKS)
-    dense = FaissStore.load(root, faiss_config or FaissConfig(**manifest["faiss"]))
-    sparse = BM25Store.load(root / BM25_DIR, bm25_config(manifest))
+    try:
+        stores = backend_for(manifest, store).open(root, manifest, faiss_config or FaissConfig(**manifest["faiss"]),
+                                                   bm25_config(manifest))
+    except ValueError as exc:  # an unknown store type or bad connection settings
+        raise IndexFormatError(f"{root}: {exc}") from exc
     analyzer = load_analyzer(root, manifest)
-    index = LoadedIndex(root, manifest, passages, dense, sparse, analyzer)
-    check_consistency(index)
+    index = LoadedIndex(root, manifest, passages, stores.dense, stores.sparse, analyzer)
+    drift = check_consistency(index, strict or not index.shared)
+    if drift:
+        log.warning("%s", drift)
+        object.__setattr__(index, "drift", drift)
     return index
 
 
-def check_consistency(index: LoadedIndex) -> None:
-    """Chunk store, dense store, sparse index and manifest hold exactly the same chunk ids."""
-    counts = {"chunks": len(index.chunks), "vectors": index.dense.count(), "bm25 rows": index.sparse.count(),
+def check_consistency(index: LoadedIndex, strict: bool = True) -> str | None:
+    """Chunk store, dense store, sparse index and manifest hold exactly the same chunk ids.
+
+    A shared store that differs returns the difference (``strict=False``) instead of raising.
+    """
+    try:
+        _check_stores(index)
+    except IndexFormatError as exc:
+        if strict:
+            raise
+        return f"{exc} (another writer changed the shared store since this generation; searches see its content)"
+    return None
+
+
+def _check_stores(index: LoadedIndex) -> None:
+    vectors = index.dense.count()
+    # A shared store's lexical side lives in the same rows as its vectors: one count for both.
+    rows = vectors if index.shared else index.sparse.count()
+    counts = {"chunks": len(index.chunks), "vectors": vectors, "bm25 rows": rows,
               "manifest": index.manifest["counts"]["chunks"]}
     where = f"{index.path}/{CHUNKS}"
     if len(index.chunks) != len(index.passages):
@@ -338,6 +385,9 @@ def check_consistency(index: LoadedIndex) -> None:
         detail = ", ".join(f"{k}={v}" for k, v in counts.items())
         raise IndexFormatError(f"{index.path}: inconsistent index ({detail})")
     expected = ids_fingerprint(index.chunks)
-    for name, store in (("dense store " + DENSE_IDS, index.dense), ("BM25 " + BM25_DIR, index.sparse)):
+    stores = (("dense store " + DENSE_IDS, index.dense), ("BM25 " + BM25_DIR, index.sparse))
+    if index.shared:
+        stores = (("Milvus collection", index.dense),)
+    for name, store in stores:
         if store.fingerprint() != expected:
             raise IndexFormatError(f"{index.path}: the {name} holds other chunk ids than {CHUNKS}")

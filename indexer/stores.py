@@ -226,6 +226,10 @@ class BM25Store:
         stored.update(zip(ids, (list(t) for t in tokens)))
         self._model = None
 
+    def tokens(self) -> dict[str, list[str]]:
+        """Every chunk's analyzer tokens, by chunk id (read from disk on first use)."""
+        return dict(self._all_tokens())
+
     def delete(self, ids: Iterable[str]) -> None:
         stored = self._all_tokens()
         for chunk_id in ids:

@@ -55,7 +55,7 @@ class LiveIndex:
 
     @classmethod
     def open(cls, settings: Settings) -> LiveIndex:
-        index = open_index(settings.index_dir, verify="full")
+        index = open_index(settings.index_dir, verify="full", store=settings.store_config())
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
         check_embedding(index.manifest, embedder.describe())
         return cls(RAGPipeline(index, embedder, build_generator(settings, index), settings), settings)
@@ -81,7 +81,7 @@ class LiveIndex:
             if target == current.index.path and not force:
                 return self._result("unchanged", current)
             try:
-                index = open_index(self.settings.index_dir, verify="full")
+                index = open_index(self.settings.index_dir, verify="full", store=self.settings.store_config())
                 check_embedding(index.manifest, self.embedder.describe())
                 fresh = RAGPipeline(index, self.embedder, self._generator_for(index), self.settings)
                 fresh.audit.listeners.extend(current.audit.listeners)  # e.g. the metrics' answer counter
@@ -120,11 +120,13 @@ class LiveIndex:
 
     # Mutations: the incremental path, a new calibrated generation, then a reload of it.
     def add_documents(self, documents: Sequence[Document]) -> ReloadResult:
-        manifest = add_documents(self.settings.index_dir, documents, self.embedder, finalize=self._finalize())
+        manifest = add_documents(self.settings.index_dir, documents, self.embedder, finalize=self._finalize(),
+                                 store=self.settings.store_config())
         return self._swap_in(manifest)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> ReloadResult:
-        manifest = delete_documents(self.settings.index_dir, doc_ids, self.embedder, finalize=self._finalize())
+        manifest = delete_documents(self.settings.index_dir, doc_ids, self.embedder, finalize=self._finalize(),
+                                    store=self.settings.store_config())
         return self._swap_in(manifest)
 
     def _swap_in(self, manifest: dict[str, Any]) -> ReloadResult:

