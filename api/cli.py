@@ -138,7 +138,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     result = _pipeline(args).search(args.query, args.top_k, args.mode)
     for hit in result.hits:
         scores = ", ".join(f"{k}={v:.4f}" for k, v in hit.scores.items() if v is not None)
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.passage.chunk_id}  《{hit.passage.title}》 ({scores})")
+        where = hit.passage.locator().label()
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.passage.chunk_id}  《{hit.passage.title}》{where} ({scores})")
         print(f"     {hit.passage.text[:120].replace(chr(10), ' ')}")
     print(json.dumps(result.timings), file=sys.stderr)
     return 0
@@ -158,7 +159,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(answer.answer or "（参考资料中没有找到相关内容）")  # safety advice, if any, leads the answer
     print()
     for c in answer.citations:
-        print(f"[{c.marker}] 《{c.title}》 {c.chunk_id} ({c.source})")
+        print(f"[{c.marker}] 《{c.title}》{c.locator.label()} {c.chunk_id} ({c.source})")
     for sentence, support in zip(answer.sentences, answer.support):
         print(f"  {support.label:<11} {support.score:.2f}  {sentence.text[:40]}")
     if args.trace and answer.trace:
