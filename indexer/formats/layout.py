@@ -104,7 +104,7 @@ def has_fake_spaces(text: str) -> bool:
     return len(re.findall(rf"[{_CJK}]\.[0-9]", text)) >= 10
 
 
-_END = "。！？!?；;：:”」』)）"
+_END = "。！？!?；;：:"
 _STARTS_ITEM = re.compile(r"^(?:[（(]?[一二三四五六七八九十]+[、.）)]|[（(]?\d{1,2}[、.）)]|[•·●▪■◆\-–]\s|"
                           r"表\s?\d|图\s?\d|附件\s?\d|第[一二三四五六七八九十\d]+[章节条])")
 

@@ -56,7 +56,7 @@ class PdfLoader:
         fake_spaces = has_fake_spaces("".join(raw[:20]))
         pages = [clean_text(t, fake_spaces).splitlines() for t in raw]
         running = _running_lines(pages)
-        tables = _tables(file, [n for n, t in enumerate(raw) if _TABLE_CUE.search(t)])
+        tables = _tables(file, raw)
         body = Assembler()
         for n, lines in enumerate(pages):
             _add_page(body, n + 1, _strip_edges(lines, running), tables.get(n, []))
@@ -132,17 +132,21 @@ def _strip_edges(lines: list[str], running: set[str]) -> list[str]:
     return kept
 
 
-def _tables(file: Path, candidates: list[int]) -> dict[int, list[Table]]:
-    """Ruled tables on the candidate pages (0-based), by page; {} when pdfplumber cannot read the file."""
+def _tables(file: Path, raw: list[str]) -> dict[int, list[Table]]:
+    """Ruled tables by page (0-based) on pages that name a table or follow a page that ended with one.
+
+    {} when pdfplumber cannot read the file: the text is still there, as lines.
+    """
     found: dict[int, list[Table]] = {}
-    if not candidates:
+    if not any(_TABLE_CUE.search(t) for t in raw):
         return found
     try:
         with pdfplumber.open(file) as pdf:
-            for n in candidates:
-                if n < len(pdf.pages):
-                    found[n] = [t for t in map(_table, pdf.pages[n].extract_tables()) if t]
-    except Exception as exc:  # pdfminer fails on files pypdf reads; the text is still there, as lines
+            for n, page in enumerate(pdf.pages[:len(raw)]):
+                if _TABLE_CUE.search(raw[n]) or found.get(n - 1):
+                    found[n] = [t for t in map(_table, page.extract_tables()) if t]
+                page.close()  # frees the page's parsed objects: long documents stay small
+    except Exception as exc:  # pdfminer fails on some files that pypdf reads
         log.warning("%s: table detection skipped (%s)", file, exc)
     return found
 
