@@ -15,6 +15,7 @@ from indexer.types import Document, Passage, Segment
 
 _SENTENCE = re.compile(r"[^。！？；!?;…\n]*(?:[。！？；!?;]+|…+|\n+|$)[”’」』）)\]]*")
 _SOFT_BREAK = "，,、：:"
+_SENTENCE_END = "。！？!?；;…”’」』）)】"
 _HEADING_LINE = re.compile(r"^【[^】\n]{1,30}】$")
 _SECTION = re.compile(r"^【([^】\n]{1,30})】$", re.MULTILINE)
 
@@ -109,7 +110,7 @@ class Chunker:
     def _chunk_layout(self, doc: Document) -> list[Passage]:
         """Documents with a layout (PDF, DOCX, HTML, sheets): prose packed as usual, tables by whole rows."""
         pieces: list[tuple[int, int, str]] = []
-        for region in _regions(doc.layout):
+        for region in _regions(doc.text, doc.layout):
             if region[0].table is None or all(s.header for s in region):
                 start, end = region[0].start, region[-1].end
                 pieces.extend((start + s, start + e, doc.text[start + s:start + e])
@@ -157,11 +158,19 @@ class Chunker:
         return chunks
 
 
-def _regions(layout: tuple[Segment, ...]) -> list[list[Segment]]:
-    """Consecutive segments grouped: a run of prose, or the rows of one table."""
+def _regions(text: str, layout: tuple[Segment, ...]) -> list[list[Segment]]:
+    """Consecutive segments grouped: a run of prose, or the rows of one table.
+
+    Prose is cut where a section starts and at a page break, unless a sentence runs on over the page break:
+    a passage then cites one section and one page.
+    """
     regions: list[list[Segment]] = []
     for segment in layout:
-        if regions and regions[-1][-1].table == segment.table:
+        last = regions[-1][-1] if regions else None
+        new_page = last is not None and last.page != segment.page and text[last.end - 1] in _SENTENCE_END
+        new_section = last is not None and last.section != segment.section
+        if (last is not None and last.table == segment.table
+                and not (segment.table is None and (new_page or new_section))):
             regions[-1].append(segment)
         else:
             regions.append([segment])

@@ -74,7 +74,7 @@ def source_lines(citations: Sequence[Citation], hits: Sequence[Hit]) -> list[str
         passage = hits[citation.marker - 1].passage
         title = f"《{passage.title}》" if passage.title else passage.doc_id
         where = locator(passage)
-        lines.append(f"[{citation.marker}] {title}{' ' + where if where else ''}")
+        lines.append(f"[{citation.marker}] {title}{where}")  # "[1] 《标题》第 3 页", as a reader cites it
     return lines
 
 
