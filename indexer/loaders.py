@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,29 @@ def _parse_all(files: Sequence[tuple[Path, Path]], skip_empty: bool, show_progre
     bar = tqdm(total=len(files), unit="file", desc="parsing", disable=not show_progress)
     parsed: dict[int, list[tuple[Document, str]]] = {}
     pages = 0
-    # spawn, not fork: the parent may hold torch and tokenizer threads, which a forked child must not inherit.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else _Inline() as pool:
+    with _pool(workers) as pool:
         futures = {i: pool.submit(load_file, *files[i], skip_empty) for i in slow}
         for i in range(len(files)):
-            parsed[i] = futures[i].result() if i in futures else load_file(*files[i], skip_empty)
+            parsed[i] = _result(futures[i], files[i], skip_empty) if i in futures else load_file(*files[i], skip_empty)
             pages += sum(int(d.metadata.get("page_count", 0)) for d, _ in parsed[i])
             bar.set_postfix_str(f"{files[i][0].name} · {pages} pages", refresh=False)
             bar.update()
             yield from parsed.pop(i)
     bar.close()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | _Inline:
+    # spawn, not fork: the parent may hold torch and tokenizer threads, which a forked child must not inherit.
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else _Inline()
+
+
+def _result(future: Any, file: tuple[Path, Path], skip_empty: bool) -> list[tuple[Document, str]]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        # A script without an ``if __name__ == "__main__"`` guard cannot spawn workers: parse here instead.
+        log.warning("%s: worker processes unavailable, parsing in this process", file[0])
+        return load_file(*file, skip_empty)
 
 
 class _Inline:

@@ -117,17 +117,22 @@ def join_lines(lines: list[str]) -> list[str]:
     """
     if not lines:
         return []
-    full = sorted(len(line) for line in lines)[int(len(lines) * 0.8)]
+    full = sorted(map(_width, lines))[int(len(lines) * 0.8)]
     paragraphs: list[str] = []
     current = ""
     for n, line in enumerate(lines):
         current = _glue(current, line) if current else line
         following = lines[n + 1] if n + 1 < len(lines) else ""
-        if (not following or line.endswith(tuple(_END)) or len(line) < 0.7 * full
+        if (not following or line.endswith(tuple(_END)) or _width(line) < 0.7 * full
                 or _STARTS_ITEM.match(following)):
             paragraphs.append(current)
             current = ""
     return paragraphs
+
+
+def _width(line: str) -> int:
+    """Printed width in half-width units: a CJK character is as wide as two Latin ones."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
 
 
 def _glue(left: str, right: str) -> str:

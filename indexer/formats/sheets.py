@@ -1,8 +1,9 @@
 """Spreadsheets: XLSX with openpyxl (values, not formulas), CSV with the standard library.
 
-Each data row becomes one line "列名：值；列名：值" under the sheet's header row, so a row read alone still
-says what each value is; rows are table rows (never split), with the sheet name and the 1-based row
-number as it shows in the spreadsheet program.
+Each data row becomes one line "列名：值；列名：值": the header row is repeated in every row, so a row read
+alone (and every chunk) says what each value is, without a header line that would double a wide sheet's
+chunks. Rows are table rows (never split), with the sheet name and the 1-based row number as it shows in
+the spreadsheet program.
 """
 
 from __future__ import annotations
@@ -90,16 +91,15 @@ def _cell(value: Any) -> str:
 
 
 def add_sheet(body: Assembler, sheet: str, rows: Iterable[Sequence[Any]]) -> None:
-    """The header row (first row with a value), then one line per data row, numbered as in the sheet."""
+    """One line per data row under the header row (the first row with a value), numbered as in the sheet."""
     table: int | None = None
     header: list[str] = []
     for number, row in enumerate(rows, start=1):
         cells = [_cell(v) for v in row]
         if not any(cells):
             continue
-        if table is None:
+        if table is None:  # the header row: every row line names its columns, so it is not a line of its own
             table, header = body.new_table(), cells
-            body.add(" | ".join(c for c in cells if c), sheet=sheet, row=number, table=table, header=True)
             continue
         pairs = [f"{header[i] if i < len(header) and header[i] else f'列{i + 1}'}：{c}"
                  for i, c in enumerate(cells) if c]
