@@ -81,7 +81,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     from indexer.loaders import load_corpus
 
     settings = _settings(args)
-    documents = load_corpus(args.paths)  # input errors before anything is written
+    documents = load_corpus(args.paths, show_progress=True)  # input errors before anything is written
     start = time.perf_counter()
     embedder = _embedder(settings)
     manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder))
@@ -324,7 +324,8 @@ def parser() -> argparse.ArgumentParser:
     index_parser = sub.add_parser("index", help="build or inspect an index")
     index = index_parser.add_subparsers(dest="index_command", required=True)
     build = index.add_parser("build", help="build an index from a corpus")
-    build.add_argument("--corpus", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    build.add_argument("--corpus", nargs="+", type=Path,
+                       help="files or folders: JSONL, Markdown/TXT, PDF, DOCX, HTML, XLSX/CSV")
     build.add_argument("--out", type=Path, help="index directory (default: settings.index_dir)")
     build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
     build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
@@ -334,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_index_build)
     add = index.add_parser("add", help="add new or changed documents (only those are chunked and embedded)")
     add.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
-    add.add_argument("paths", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    add.add_argument("paths", nargs="+", type=Path, help="files or folders (any format index build reads)")
     add.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     add.set_defaults(func=cmd_index_add)
     delete = index.add_parser("delete", help="delete documents by id")
