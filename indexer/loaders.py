@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,7 @@ def load_file(file: Path, root: Path, skip_empty: bool = False,
     if not loader.sniff(head):
         raise UnsupportedFormatError(f"{file.name}: the content is not {loader.name.upper()} although the name "
                                      f"ends in {file.suffix.lower()!r}")
-    if isinstance(loader, JsonlLoader):
-        return list(load_jsonl(file, skip_empty))
-    return loader.load(file, root, options or LoadOptions())
+    return loader.load(file, root, replace(options or LoadOptions(), skip_empty=skip_empty))
 
 
 class JsonlLoader:
@@ -165,7 +164,7 @@ class JsonlLoader:
         return b"\0" not in head
 
     def load(self, file: Path, root: Path, options: LoadOptions) -> list[tuple[Document, str]]:
-        return list(load_jsonl(file))
+        return list(load_jsonl(file, options.skip_empty))
 
 
 class TextLoader:

@@ -13,9 +13,10 @@ from indexer.types import Document, Segment
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Limits a loader enforces while it parses (the upload route sets them from the settings)."""
+    """What a loader is told: limits it enforces while it parses (the upload route sets them from the settings)."""
 
     max_pages: int | None = None
+    skip_empty: bool = False  # JSONL: leave out records with empty text (with a warning) instead of failing
 
 
 class FormatLoader(Protocol):

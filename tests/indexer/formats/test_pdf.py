@@ -66,6 +66,7 @@ def test_two_columns_are_read_column_by_column(tmp_path: Path) -> None:
     right = "右栏第一句讲的是痛风缓解期的饮食管理，应当限制高嘌呤食物。"
     assert left in doc.text and right in doc.text
     assert doc.text.index(left) < doc.text.index(right)
+    assert doc.title == "two"  # no metadata title (reportlab writes "untitled"), no heading: the file name
 
 
 def test_an_image_only_page_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
