@@ -82,3 +82,15 @@ def test_no_chunk_carries_a_running_head_or_footer(mixed_index: LoadedIndex) -> 
     furniture = (samples.HEADER, samples.FOOTER, "— 3 —", "10.12677/acm.2025.152572 2097", "龚娜，马建南\n")
     for passage in mixed_index.passages:
         assert not any(f in passage.text for f in furniture), passage.chunk_id
+
+
+@pytest.mark.parametrize("question", list(QUESTIONS))
+def test_the_answer_cites_that_file_first(pipeline: RAGPipeline, question: str) -> None:
+    doc_id, where = QUESTIONS[question]
+    answer = pipeline.ask(question)
+    assert answer.citations, answer.answer
+    assert answer.citations[0].doc_id == doc_id, [c.chunk_id for c in answer.citations]
+    # The extractive answer may open with a sentence of the same file's summary (a PDF's abstract, page 1):
+    # the page holding the answer is among that file's citations.
+    assert any(c.doc_id == doc_id and where in c.locator.label() for c in answer.citations), [
+        (c.chunk_id, c.locator.label()) for c in answer.citations]
