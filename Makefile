@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install serve index test lint bench bench-smoke clean
+.PHONY: install serve index test lint bench bench-smoke bench-ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: install
 
 bench-smoke: install
 	$(BIN)/python -m bench.run --smoke
+
+# PDF parsing: pages/s and peak RSS on a generated 200-page PDF (bench/ingest.py)
+bench-ingest: install
+	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache indexes .pytest_cache

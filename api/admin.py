@@ -12,11 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.common import ApiError
 from api.schemas import DocumentsRequest
+from api.uploads import OPENAPI_BODY, uploaded_documents
 from indexer.errors import CorpusError, IndexerError
 from indexer.loaders import document_from_record
 from indexer.types import Document
@@ -46,6 +49,13 @@ def parse_documents(records: list[dict[str, Any]]) -> list[Document]:
         raise ApiError(400, "invalid_document", str(exc)) from exc
 
 
+async def _json_body(request: Request) -> DocumentsRequest:
+    try:
+        return DocumentsRequest.model_validate_json(await request.body())
+    except ValidationError as exc:  # answered like any other invalid body
+        raise RequestValidationError(exc.errors(include_url=False), body=None) from exc
+
+
 def _published(result: ReloadResult) -> JSONResponse:
     # The new generation is on disk either way; 409 says the server could not swap it in.
     return JSONResponse(status_code=409 if result.status == "refused" else 200, content=result.to_json())
@@ -68,9 +78,13 @@ def add_admin_routes(app: FastAPI, settings: Settings, get_live: Callable[[Reque
                 for doc_id, d in index.manifest["documents"].items()]
         return {"index": index.index_id, "generation": index.generation, "documents": docs}
 
-    @app.post("/v1/documents", dependencies=admin)
-    async def add(body: DocumentsRequest, request: Request) -> JSONResponse:
-        docs = parse_documents(body.documents)
+    @app.post("/v1/documents", dependencies=admin, openapi_extra=OPENAPI_BODY)
+    async def add(request: Request) -> JSONResponse:
+        """JSON corpus records, or files as multipart/form-data (parsed by the corpus loaders)."""
+        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            docs = await uploaded_documents(request, settings)
+        else:
+            docs = parse_documents((await _json_body(request)).documents)
         live = get_live(request)
         return await _mutate(lambda: live.add_documents(docs))
 

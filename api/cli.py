@@ -81,7 +81,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     from indexer.loaders import load_corpus
 
     settings = _settings(args)
-    documents = load_corpus(args.paths)  # input errors before anything is written
+    documents = load_corpus(args.paths, show_progress=True)  # input errors before anything is written
     start = time.perf_counter()
     embedder = _embedder(settings)
     manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder),
@@ -141,7 +141,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     result = _pipeline(args).search(args.query, args.top_k, args.mode)
     for hit in result.hits:
         scores = ", ".join(f"{k}={v:.4f}" for k, v in hit.scores.items() if v is not None)
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.passage.chunk_id}  《{hit.passage.title}》 ({scores})")
+        where = hit.passage.locator().label()
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.passage.chunk_id}  《{hit.passage.title}》{where} ({scores})")
         print(f"     {hit.passage.text[:120].replace(chr(10), ' ')}")
     print(json.dumps(result.timings), file=sys.stderr)
     return 0
@@ -161,7 +162,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(answer.answer or "（参考资料中没有找到相关内容）")  # safety advice, if any, leads the answer
     print()
     for c in answer.citations:
-        print(f"[{c.marker}] 《{c.title}》 {c.chunk_id} ({c.source})")
+        print(f"[{c.marker}] 《{c.title}》{c.locator.label()} {c.chunk_id} ({c.source})")
     for sentence, support in zip(answer.sentences, answer.support):
         print(f"  {support.label:<11} {support.score:.2f}  {sentence.text[:40]}")
     if args.trace and answer.trace:
@@ -337,7 +338,8 @@ def parser() -> argparse.ArgumentParser:
     index_parser = sub.add_parser("index", help="build or inspect an index")
     index = index_parser.add_subparsers(dest="index_command", required=True)
     build = index.add_parser("build", help="build an index from a corpus")
-    build.add_argument("--corpus", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    build.add_argument("--corpus", nargs="+", type=Path,
+                       help="files or folders: JSONL, Markdown/TXT, PDF, DOCX, HTML, XLSX/CSV")
     build.add_argument("--out", type=Path, help="index directory (default: settings.index_dir)")
     build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
     build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
@@ -347,7 +349,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_index_build)
     add = index.add_parser("add", help="add new or changed documents (only those are chunked and embedded)")
     add.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
-    add.add_argument("paths", nargs="+", type=Path, help="JSONL files or folders of Markdown/TXT")
+    add.add_argument("paths", nargs="+", type=Path, help="files or folders (any format index build reads)")
     add.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     add.set_defaults(func=cmd_index_add)
     delete = index.add_parser("delete", help="delete documents by id")

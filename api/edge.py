@@ -54,7 +54,10 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(RateLimit, paths=WORK_PATHS, rate=settings.rate_limit)
     if settings.api_keys:
         app.add_middleware(ApiKeyAuth, keys=settings.api_keys, exempt=settings.auth_exempt_paths)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # An upload may hold upload_max_files files of upload_max_bytes each, plus the multipart framing.
+    uploads = settings.upload_max_bytes * settings.upload_max_files + 65_536
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       paths={"/v1/documents": max(uploads, settings.max_body_bytes)})
     if "*" not in settings.allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False)
     app.add_middleware(RequestObserver, metrics=metrics, log_requests=settings.access_log)

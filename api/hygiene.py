@@ -191,15 +191,17 @@ class BodyLimit:
     """413 for a body over ``limit`` bytes: at once from Content-Length, else as soon as the chunks pass it.
     The body is buffered (at most ``limit`` bytes) and replayed, so the app never sees a partial one."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, paths: dict[str, int] | None = None) -> None:
+        # ``paths``: larger limits for some routes (file uploads), by exact path.
+        self.app, self.limit, self.paths = app, limit, paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path", ""), self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self._too_large(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._too_large(send, limit)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -207,14 +209,15 @@ class BodyLimit:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.limit:
-                return await self._too_large(send)
+            if size > limit:
+                return await self._too_large(send, limit)
             more = message.get("more_body", False)
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _too_large(self, send: Send) -> None:
+    @staticmethod
+    async def _too_large(send: Send, limit: int) -> None:
         # The rest of the body is never read, so the connection cannot be reused: say so.
-        await send_error(send, 413, "body_too_large", f"the request body is over {self.limit} bytes",
+        await send_error(send, 413, "body_too_large", f"the request body is over {limit} bytes",
                          {"Connection": "close"})
 
 

@@ -70,6 +70,16 @@ class SearchRequest(RequestBody):
     mode: Mode | None = None
 
 
+class LocatorOut(BaseModel):
+    """Where the passage sits in its document: PDF pages (1-based), DOCX/HTML/Markdown section path, sheet/rows."""
+
+    pages: list[int] = Field(default_factory=list)
+    section: list[str] = Field(default_factory=list)
+    sheet: str = ""
+    rows: list[int] = Field(default_factory=list)
+    label: str = Field("", description="as a reader looks it up: '第 3 页', '第 3–4 页', 'Sheet1 第 5 行', a section")
+
+
 class CitationOut(BaseModel):
     marker: int
     chunk_id: str
@@ -79,6 +89,7 @@ class CitationOut(BaseModel):
     url: str
     span: list[int]
     score: float
+    locator: LocatorOut = Field(default_factory=LocatorOut)
 
 
 class SentenceOut(BaseModel):
@@ -111,6 +122,7 @@ class HitOut(BaseModel):
     score: float
     rank: int
     scores: dict[str, float | None]
+    locator: LocatorOut = Field(default_factory=LocatorOut)
 
 
 class IndexInfo(BaseModel):

@@ -128,7 +128,7 @@ def build_index(corpus: Sequence[str | Path], out_dir: str | Path, embedder: Emb
     embedded; an unchanged corpus publishes nothing); otherwise the corpus is indexed from scratch.
     """
     config = config or BuildConfig()
-    documents = load_corpus(corpus, skip_empty=config.skip_empty)
+    documents = load_corpus(corpus, skip_empty=config.skip_empty, show_progress=show_progress)
     lexicon = load_lexicon(config.user_dict, config.synonyms)
     recipe = _Recipe(config.chunker, ChineseAnalyzer(config.analyzer, lexicon), config.bm25, config.faiss,
                      config.title_in_index, embedder.describe(), config.store.describe())

@@ -9,6 +9,26 @@ class CorpusError(IndexerError):
     """The input corpus is malformed (the message names the file and line)."""
 
 
+class UnsupportedFormatError(CorpusError):
+    """A file of a type no loader reads, or whose content is not what its extension says."""
+
+
+class EncryptedDocumentError(CorpusError):
+    """A password-protected document."""
+
+
+class CorruptDocumentError(CorpusError):
+    """A file of a known type that cannot be parsed (truncated, damaged, empty)."""
+
+
+class NoTextError(CorpusError):
+    """A document with nothing to index: image-only pages, no main content."""
+
+
+class LimitError(CorpusError):
+    """A document over a configured size or page limit."""
+
+
 class IndexFormatError(IndexerError):
     """An index directory is missing, incomplete, or of an unknown format version."""
 

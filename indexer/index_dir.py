@@ -56,6 +56,8 @@ def document_fingerprint(doc: Document) -> str:
     digest = hashlib.sha256()
     for part in (doc.id, doc.title, doc.text, doc.source, doc.url, meta):
         digest.update(part.encode("utf-8") + b"\0")
+    if doc.layout:  # where each block sits decides the chunks' locators (absent: earlier fingerprints hold)
+        digest.update(repr(doc.layout).encode("utf-8"))
     return digest.hexdigest()
 
 

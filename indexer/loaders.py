@@ -1,22 +1,35 @@
-"""Read a corpus (JSONL files, folders of Markdown/TXT) into validated ``Document`` records.
+"""Read a corpus (JSONL, Markdown/TXT, PDF, DOCX, HTML, XLSX/CSV files or folders of them) into ``Document``s.
 
 Every problem is reported with the file and line that caused it, and loading is all-or-nothing:
 the caller gets either every document or a ``CorpusError``, so a bad file never yields a
-half-written index.
+half-written index. The loader of a file is chosen from the one registry ``LOADERS`` by its extension
+and confirmed by its first bytes (a ``.pdf`` that is no PDF is an error, not garbage text). Files of
+the slow formats are parsed in a pool of worker processes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tqdm import tqdm
 
-from indexer.errors import CorpusError
+from indexer.errors import CorpusError, CorruptDocumentError, UnsupportedFormatError
+from indexer.formats.docx import DocxLoader
+from indexer.formats.html import HtmlLoader
+from indexer.formats.layout import FormatLoader, LoadOptions
+from indexer.formats.pdf import PdfLoader
+from indexer.formats.sheets import CsvLoader, XlsxLoader
 from indexer.types import Document
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -27,49 +40,148 @@ _KNOWN_KEYS = {"id", "title", "text", "source", "url", "metadata"}
 log = logging.getLogger(__name__)
 
 
-def load_corpus(paths: Iterable[str | Path], skip_empty: bool = False) -> list[Document]:
+def load_corpus(paths: Iterable[str | Path], skip_empty: bool = False, show_progress: bool = False,
+                workers: int | None = None) -> list[Document]:
     """Load every document under ``paths`` (files or folders); ids must be unique across all.
 
     With ``skip_empty``, records whose text is empty are left out with a warning instead of failing
     the load (real data sets have the odd empty record).
     """
+    paths = list(paths)
+    files = [(file, root) for path in paths for file, root in _files(Path(path))]
     documents: list[Document] = []
     seen: dict[str, str] = {}
-    paths = list(paths)
-    for path in paths:
-        for doc, where in _load_path(Path(path), skip_empty):
-            if doc.id in seen:
-                raise CorpusError(f"{where}: duplicate document id {doc.id!r} (first seen at {seen[doc.id]})")
-            seen[doc.id] = where
-            documents.append(doc)
+    for doc, where in _parse_all(files, skip_empty, show_progress, workers):
+        if doc.id in seen:
+            raise CorpusError(f"{where}: duplicate document id {doc.id!r} (first seen at {seen[doc.id]})")
+        seen[doc.id] = where
+        documents.append(doc)
     if not documents:
         raise CorpusError(f"no documents found in {', '.join(map(str, paths))}")
     return documents
 
 
-def _load_path(path: Path, skip_empty: bool = False) -> Iterator[tuple[Document, str]]:
+def _files(path: Path) -> Iterator[tuple[Path, Path]]:
+    """(file, corpus root) for a file, or for every file of a known type under a folder."""
     if not path.exists():
         raise CorpusError(f"{path}: no such file or directory")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES)
-        for file in files:
-            if any(part.startswith(".") for part in file.relative_to(path).parts):
-                continue
-            if file.name.upper().startswith(("README", "AUTHORING")):
-                continue  # documentation about the corpus, not part of it
-            yield from _load_file(file, path, skip_empty)
-    else:
-        yield from _load_file(path, path.parent, skip_empty)
+    if not path.is_dir():
+        yield path, path.parent
+        return
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _BY_SUFFIX):
+        if any(part.startswith(".") for part in file.relative_to(path).parts):
+            continue
+        if file.name.upper().startswith(("README", "AUTHORING")):
+            continue  # documentation about the corpus, not part of it
+        yield file, path
 
 
-def _load_file(file: Path, root: Path, skip_empty: bool) -> Iterator[tuple[Document, str]]:
-    suffix = file.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        yield from load_jsonl(file, skip_empty)
-    elif suffix in TEXT_SUFFIXES:
-        yield load_text_file(file, root), f"{file}:1"
-    else:
-        raise CorpusError(f"{file}: unsupported file type {suffix!r} (expected .jsonl, .md or .txt)")
+def _parse_all(files: Sequence[tuple[Path, Path]], skip_empty: bool, show_progress: bool,
+               workers: int | None) -> Iterator[tuple[Document, str]]:
+    """Each file's documents in file order; PDF/DOCX/HTML/XLSX files in worker processes when there are several."""
+    slow = [i for i, (file, _) in enumerate(files) if loader_for(file).name not in ("jsonl", "text")]
+    workers = min(workers or os.cpu_count() or 1, len(slow))
+    bar = tqdm(total=len(files), unit="file", desc="parsing", disable=not show_progress)
+    parsed: dict[int, list[tuple[Document, str]]] = {}
+    pages = 0
+    with _pool(workers) as pool:
+        futures = {i: pool.submit(load_file, *files[i], skip_empty) for i in slow}
+        for i in range(len(files)):
+            parsed[i] = _result(futures[i], files[i], skip_empty) if i in futures else load_file(*files[i], skip_empty)
+            pages += sum(int(d.metadata.get("page_count", 0)) for d, _ in parsed[i])
+            bar.set_postfix_str(f"{files[i][0].name} · {pages} pages", refresh=False)
+            bar.update()
+            yield from parsed.pop(i)
+    bar.close()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | _Inline:
+    # spawn, not fork: the parent may hold torch and tokenizer threads, which a forked child must not inherit.
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else _Inline()
+
+
+def _result(future: Any, file: tuple[Path, Path], skip_empty: bool) -> list[tuple[Document, str]]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        # A script without an ``if __name__ == "__main__"`` guard cannot spawn workers: parse here instead.
+        log.warning("%s: worker processes unavailable, parsing in this process", file[0])
+        return load_file(*file, skip_empty)
+
+
+class _Inline:
+    """A pool of none: runs each call at once (one slow file is not worth starting a process)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Any, *args: Any) -> _Done:
+        return _Done(fn(*args))
+
+
+class _Done:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def loader_for(file: Path) -> FormatLoader:
+    loader = _BY_SUFFIX.get(file.suffix.lower())
+    if loader is None:
+        known = ", ".join(sorted(_BY_SUFFIX))
+        raise UnsupportedFormatError(f"{file.name}: unsupported file type {file.suffix.lower() or '(none)'!r} "
+                                     f"(supported: {known})")
+    return loader
+
+
+def load_file(file: Path, root: Path, skip_empty: bool = False,
+              options: LoadOptions | None = None) -> list[tuple[Document, str]]:
+    """The documents of one file, by the loader its extension names once its first bytes agree."""
+    loader = loader_for(file)
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise CorpusError(f"{file}: cannot be read ({exc.strerror})") from exc
+    if not head:
+        raise CorruptDocumentError(f"{file.name}: the file is empty (0 bytes)")
+    if not loader.sniff(head):
+        raise UnsupportedFormatError(f"{file.name}: the content is not {loader.name.upper()} although the name "
+                                     f"ends in {file.suffix.lower()!r}")
+    return loader.load(file, root, replace(options or LoadOptions(), skip_empty=skip_empty))
+
+
+class JsonlLoader:
+    name = "jsonl"
+    suffixes = JSONL_SUFFIXES
+
+    def sniff(self, head: bytes) -> bool:
+        return b"\0" not in head
+
+    def load(self, file: Path, root: Path, options: LoadOptions) -> list[tuple[Document, str]]:
+        return list(load_jsonl(file, options.skip_empty))
+
+
+class TextLoader:
+    name = "text"
+    suffixes = TEXT_SUFFIXES
+
+    def sniff(self, head: bytes) -> bool:
+        return b"\0" not in head
+
+    def load(self, file: Path, root: Path, options: LoadOptions) -> list[tuple[Document, str]]:
+        return [(load_text_file(file, root), f"{file}:1")]
+
+
+# The one registry of formats: a new format is a loader here and nothing else.
+LOADERS: dict[str, FormatLoader] = {loader.name: loader for loader in (
+    JsonlLoader(), TextLoader(), PdfLoader(), DocxLoader(), HtmlLoader(), XlsxLoader(), CsvLoader())}
+_BY_SUFFIX: dict[str, FormatLoader] = {suffix: loader for loader in LOADERS.values() for suffix in loader.suffixes}
 
 
 def load_jsonl(file: Path, skip_empty: bool = False) -> Iterator[tuple[Document, str]]:

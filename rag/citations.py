@@ -64,14 +64,7 @@ SOURCES_HEADING = "参考资料："
 
 def locator(passage: Passage) -> str:
     """Where in its document a passage sits, as a reader would look it up: page(s), sheet/row or section."""
-    meta = passage.metadata
-    pages = meta.get("pages") or ([meta["page"]] if meta.get("page") else [])
-    if pages:
-        first, last = pages[0], pages[-1]
-        return f"第 {first} 页" if first == last else f"第 {first}–{last} 页"
-    if meta.get("sheet"):
-        return f"{meta['sheet']} 第 {meta['row']} 行" if meta.get("row") else str(meta["sheet"])
-    return str(meta.get("section") or "")
+    return passage.locator().label()
 
 
 def source_lines(citations: Sequence[Citation], hits: Sequence[Hit]) -> list[str]:
@@ -81,7 +74,7 @@ def source_lines(citations: Sequence[Citation], hits: Sequence[Hit]) -> list[str
         passage = hits[citation.marker - 1].passage
         title = f"《{passage.title}》" if passage.title else passage.doc_id
         where = locator(passage)
-        lines.append(f"[{citation.marker}] {title}{' ' + where if where else ''}")
+        lines.append(f"[{citation.marker}] {title}{where}")  # "[1] 《标题》第 3 页", as a reader cites it
     return lines
 
 

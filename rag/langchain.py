@@ -23,7 +23,9 @@ def hit_to_document(hit: Hit) -> Document:
     metadata: dict[str, Any] = {
         "chunk_id": p.chunk_id, "doc_id": p.doc_id, "title": p.title, "source": p.source, "url": p.url,
         "span": list(p.span), "score": hit.score, "rank": hit.rank, "scores": dict(hit.scores),
+        "locator": p.locator().to_json(),
     }
+    metadata["where"] = metadata["locator"]["label"]  # flat, for filters that look one level deep
     # Flat copies too, for vector-store style filters that only look one level deep.
     metadata.update({f"{name}_score": value for name, value in hit.scores.items()})
     return Document(page_content=p.text, metadata=metadata, id=p.chunk_id)

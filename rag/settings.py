@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     # POST /v1/admin/reload or SIGHUP), and the bearer token of the admin API (None: admin API closed).
     reload_interval: float = Field(2.0, ge=0.0)
     admin_token: str | None = None
+    # File uploads to POST /v1/documents (multipart): bytes per file and pages per PDF; over either: 413.
+    upload_max_bytes: int = Field(20_000_000, ge=1024)
+    upload_max_pages: int = Field(500, ge=1)
+    upload_max_files: int = Field(20, ge=1)
     shutdown_grace: float = Field(30.0, ge=0.0)  # seconds in-flight requests get after SIGTERM
 
     @field_validator("corpus", mode="before")

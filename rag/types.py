@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from indexer.types import Passage
+from indexer.types import Locator, Passage
 
-__all__ = ["Answer", "Citation", "Hit", "Passage", "Sentence", "Turn"]
+__all__ = ["Answer", "Citation", "Hit", "Locator", "Passage", "Sentence", "Turn"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Hit:
         return {
             "chunk_id": p.chunk_id, "doc_id": p.doc_id, "title": p.title, "text": p.text,
             "source": p.source, "url": p.url, "span": list(p.span), "score": self.score,
-            "rank": self.rank, "scores": dict(self.scores),
+            "rank": self.rank, "scores": dict(self.scores), "locator": p.locator().to_json(),
         }
 
 
@@ -40,15 +40,17 @@ class Citation:
     url: str
     span: tuple[int, int]
     score: float
+    locator: Locator = field(default_factory=Locator)  # page(s), section path or sheet/rows
 
     @classmethod
     def from_hit(cls, marker: int, hit: Hit) -> Citation:
         p = hit.passage
-        return cls(marker, p.chunk_id, p.doc_id, p.title, p.source, p.url, p.span, hit.score)
+        return cls(marker, p.chunk_id, p.doc_id, p.title, p.source, p.url, p.span, hit.score, p.locator())
 
     def to_json(self) -> dict[str, Any]:
         return {"marker": self.marker, "chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title,
-                "source": self.source, "url": self.url, "span": list(self.span), "score": self.score}
+                "source": self.source, "url": self.url, "span": list(self.span), "score": self.score,
+                "locator": self.locator.to_json()}
 
 
 @dataclass(frozen=True)

