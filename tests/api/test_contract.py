@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-EXAMPLES = int(os.environ.get("CHIMED_RAG_SCHEMATHESIS_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("CHIMED_RAG_SCHEMATHESIS_EXAMPLES", "100"))
 
 
 def test_schemathesis_all_checks_pass(server: str, tmp_path: Path) -> None:
