@@ -208,7 +208,9 @@ def test_closed_admin_health_readiness_and_signals(live_dir: Path, tiny_corpus: 
             proc.send_signal(signal.SIGTERM)
             # uvicorn re-raises the signal once the graceful shutdown is done.
             assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
-        assert "Waiting for connections to close" in log.read_text() and "Finished server process" in log.read_text()
+        # Whether a request is mid-flight at the signal is a race here; tests/api/test_limits.py holds one open
+        # deterministically and checks it is answered. Here: a clean shutdown under load, no request cut off.
+        assert "Shutting down" in log.read_text() and "Finished server process" in log.read_text()
         # Requests either completed or found the port closed; none was cut off midway.
         cut = [f for f in load.failed if "ConnectError" not in f]
         assert load.ok > 0 and cut == []
