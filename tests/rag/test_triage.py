@@ -4,7 +4,9 @@ tests/data/triage.jsonl (210 cases) was written together with the rules; triage_
 triage_blind_b.jsonl (70), triage_batch_c/d/f.jsonl (232, 200, 240) and triage_blind_e.jsonl (150) were written
 later, each by an author who never saw the rules or any other set. A, C, D and F were then used to improve the
 rules and to fit the learned backstop (each batch measured first, before it was used); B and E are only ever
-measured. E was written after the last change to the rules and the model."""
+measured. Later pairs followed the same pattern: a training batch (G, then I) and a blind set written with it (H,
+then J) by an author who saw nothing of the project; the blind set was measured before and after its batch was
+used, and never tuned on. J is the newest."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ CASES = _cases(*TRAINING_SETS)
 BLIND = _cases("triage_blind_b.jsonl")
 FRESH = _cases("triage_blind_e.jsonl")
 NEWEST = _cases("triage_blind_h.jsonl")  # written after batch G, measured before and after G was used
+LATEST = _cases("triage_blind_j.jsonl")  # written with batch I, measured before and after I was used
 TRIAGE = Triage()
 
 
@@ -49,13 +52,14 @@ def _emergency_rates(triage: Triage, cases: list[dict]) -> dict[str, float]:
             "false_alarm": sum(g != "routine" for g in routine) / len(routine)}
 
 
-@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST], ids=["train", "blind", "fresh", "newest"])
+@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST],
+                         ids=["train", "blind", "fresh", "newest", "latest"])
 def test_triage_sets_are_large_and_balanced(cases: list[dict]) -> None:
     positives = [c for c in cases if c["level"] != "routine"]
     assert len(cases) >= 70
     assert 0.4 <= len(positives) / len(cases) <= 0.6
     train = {c["text"] for c in CASES}
-    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST]}
+    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST, *LATEST]}
 
 
 def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
@@ -159,7 +163,8 @@ def test_dose_amounts_are_recognised() -> None:
 
 def test_blind_set_rules_alone_and_with_the_learned_backstop(embedder: Any) -> None:
     """Regression guard on the 70 blind cases (measured, never tuned on): see the numbers printed. With batch G
-    in the training data the model moved two of these 70 cases (0.771 / 0.143 before, 0.743 / 0.171 after)."""
+    in the training data the model moved two of these 70 cases (0.771 / 0.143 before, 0.743 / 0.171 after); with
+    batch I and its rules: 0.829 / 0.171."""
     model = TriageModel.load(DEFAULT_PATH)
     assert model is not None and model.fits(embedder.describe())
     rules = _rates(TRIAGE, BLIND)
@@ -167,29 +172,41 @@ def test_blind_set_rules_alone_and_with_the_learned_backstop(embedder: Any) -> N
     print(f"\nblind triage: rules recall={rules[0]:.3f} false_alarm={rules[1]:.3f}; "
           f"rules+model recall={both[0]:.3f} false_alarm={both[1]:.3f}")
     assert rules[0] >= 0.50 and rules[1] <= 0.12
-    assert both[0] >= 0.72 and both[1] <= 0.18
+    assert both[0] >= 0.80 and both[1] <= 0.18
 
 
 def test_fresh_blind_set_in_the_goals_terms(embedder: Any) -> None:
     """The fresh blind set E, written after the last change and only measured. The goal (emergency recall >= 0.95
-    at <= 5 % false alarms, no emergency rated routine) is NOT met yet: measured 0.871 / 0.100 / 0.071. These
-    floors guard the measured figures against regressions; they are not the goal."""
+    at <= 5 % false alarms, no emergency rated routine) is NOT met yet: measured 0.871 / 0.100 / 0.071, after
+    batch I 0.886 rated emergency, 0.100 false alarms, 0.014 rated routine (1 of 70). These floors guard the
+    measured figures against regressions; they are not the goal."""
     triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
     rules, both = _emergency_rates(TRIAGE, FRESH), _emergency_rates(triage, FRESH)
     print(f"\nfresh blind triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.74 and rules["false_alarm"] <= 0.09
-    assert both["emergency_recall"] >= 0.87 and both["emergency_as_routine"] <= 0.08 and both["false_alarm"] <= 0.10
+    assert rules["emergency_recall"] >= 0.78 and rules["false_alarm"] <= 0.09
+    assert both["emergency_recall"] >= 0.88 and both["emergency_as_routine"] <= 0.02 and both["false_alarm"] <= 0.10
 
 
 def test_newest_blind_set_in_the_goals_terms(embedder: Any) -> None:
     """Blind set H (75 emergencies, 10 urgent, 75 look-alikes), only measured. Before batch G was used:
     0.933 rated emergency, 0.027 routine, 0.080 false alarms; after (rules + the emergency model): 0.867 /
-    0.027 / 0.067. Goal NOT met; the floors guard the measured figures."""
+    0.027 / 0.067; after batch I: 0.893 / 0 / 0.067. Goal NOT met; the floors guard the measured figures."""
     triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
     rules, both = _emergency_rates(TRIAGE, NEWEST), _emergency_rates(triage, NEWEST)
     print(f"\nnewest blind triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.65 and rules["false_alarm"] <= 0.05
-    assert both["emergency_recall"] >= 0.85 and both["emergency_as_routine"] <= 0.03 and both["false_alarm"] <= 0.08
+    assert rules["emergency_recall"] >= 0.69 and rules["false_alarm"] <= 0.05
+    assert both["emergency_recall"] >= 0.89 and both["emergency_as_routine"] == 0 and both["false_alarm"] <= 0.07
+
+
+def test_latest_blind_set_in_the_goals_terms(embedder: Any) -> None:
+    """Blind set J (80 emergencies, 15 urgent, 85 routine of which 69 hard look-alikes), only measured. Before batch
+    I was used: 0.875 rated emergency, 0.0125 rated routine (1 of 80), 0.118 false alarms (rules alone 0.600 /
+    0.362 / 0.082); after: 0.8875 / 0 / 0.094 (rules 0.637 / 0.338 / 0.047). Goal NOT met (0.95 at <= 5 %)."""
+    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
+    rules, both = _emergency_rates(TRIAGE, LATEST), _emergency_rates(triage, LATEST)
+    print(f"\nlatest blind triage: rules {rules}; rules+model {both}")
+    assert rules["emergency_recall"] >= 0.63 and rules["false_alarm"] <= 0.05
+    assert both["emergency_recall"] >= 0.88 and both["emergency_as_routine"] == 0 and both["false_alarm"] <= 0.10
 
 
 def test_the_shipped_model_is_what_fit_produces(embedder: Any) -> None:
@@ -208,7 +225,7 @@ def test_the_shipped_model_is_what_fit_produces(embedder: Any) -> None:
 
 def test_a_model_only_flag_is_urgent_with_hedged_advice(embedder: Any) -> None:
     model = TriageModel.load(DEFAULT_PATH)
-    text = "早上起来一只耳朵突然听不见了还嗡嗡响"  # sudden hearing loss: no rule knows it
+    text = "右小腿肿了 比左边粗一圈 按着疼 前天刚坐了12小时飞机"  # a possible DVT (batch I): no rule knows it
     assert TRIAGE.assess(text).level == "routine"
     safety = Triage(model=model, embed=embedder.embed_queries).assess(text)
     assert safety.signals == ("possible_red_flag",) and safety.level in ("urgent", "emergency")
