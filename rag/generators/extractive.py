@@ -10,8 +10,9 @@ retrieved passage, so every sentence is supported by the passage it cites by con
   piece is used only when it is a whole line or a whole sentence of its document.
 * **Relevance to what is asked.** The question is split into its parts (rag.intent); a unit scores by word
   overlap with the part, a bonus when its section (治疗, 何时就医 …) answers the part's intent, and a penalty
-  per *document* rank, so the chunks of the best document count alike and it can answer from several of its
-  sections. With triage's emergency guidance the sections are the first-aid ones.
+  per *document* rank plus a bonus for the best document, so the chunks of the best document count alike and
+  it can answer from several of its sections; a small cost per character lets the budget hold more short
+  points. With triage's emergency guidance the sections are the first-aid ones.
 * **No repetition.** Units are picked by maximal marginal relevance (MMR) over analyzer tokens, so two
   passages that say the same thing give one point; a length budget in characters bounds the answer.
 * **Honesty about gaps.** A part of the question that no unit answers is named in a note
@@ -25,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 
+from rag.emergency import GUIDE
 from rag.intent import BY_NAME, EMERGENCY, QuestionPart, parts
 from rag.protocols import GenerationRequest, Note
 from rag.types import Passage
@@ -37,14 +39,14 @@ _ENDS = "。！？!?；;，,：: "
 @dataclass(frozen=True)
 class ExtractiveConfig:
     max_chars: int = 300  # budget of the answer body in characters (markers not counted)
-    max_points: int = 8
+    max_points: int = 12
     passages: int = 8  # how many top passages units are drawn from
     min_unit_chars: int = 6
-    max_unit_chars: int = 120  # a longer line is split into its sentences
+    max_unit_chars: int = 50  # a longer line is split into its sentences
     rank_decay: float = 0.15  # score penalty per document rank, so better documents are preferred
     section_bonus: float = 0.35  # for a unit in a section of the kind the question asks about
     lead_document_bonus: float = 0.2  # for a unit of the best document: it usually answers the whole question
-    length_cost: float = 0.0  # per 100 characters, so that a budget holds more short points than long ones
+    length_cost: float = 0.05  # per 100 characters, so that a budget holds more short points than long ones
     mmr_lambda: float = 0.75  # relevance vs novelty when picking the next unit
     min_relevance: float = 0.1  # a part whose best unit scores below this is reported as not covered
 
@@ -176,7 +178,12 @@ class ExtractiveGenerator:
     def _units(self, request: GenerationRequest) -> list[Unit]:
         units: list[Unit] = []
         documents: dict[str, int] = {}
+        # With a red flag, the body comes from the guide documents triage chose (rag.emergency marks their hits),
+        # never from a passage that only shares the patient's words ("手脚" in an ADHD text for a stroke).
+        guided = request.guidance.emergency and any(GUIDE in h.scores for h in request.passages)
         for n, hit in enumerate(request.passages[: self.config.passages], start=1):
+            if guided and GUIDE not in hit.scores:
+                continue
             section = str(hit.passage.metadata.get("section", ""))
             whole = self._whole.get(hit.passage.doc_id)
             document = documents.setdefault(hit.passage.doc_id, len(documents) + 1)
