@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 from rag.types import Hit, Passage
 
+GUIDE = "guide"  # the score key of a guide document's hit: the answer body of an emergency comes from these
+
 # Triage signal -> the documents that answer it, the most specific first.
 GUIDES: dict[str, tuple[str, ...]] = {
     "self_harm": ("mental-health-suicide-risk-crisis-help",),
@@ -124,7 +126,7 @@ class EmergencyGuide:
     def run(self, signals: Sequence[str], query: str, k: int) -> list[Hit]:
         docs = self.documents(signals, query)
         chosen = [p for doc in docs[:2] for p in sorted(self.by_doc[doc], key=self._section_rank)]
-        return [Hit(p, 1.0 - i / max(1, k), i + 1, {"guide": 1.0}) for i, p in enumerate(chosen[:k])]
+        return [Hit(p, 1.0 - i / max(1, k), i + 1, {GUIDE: 1.0}) for i, p in enumerate(chosen[:k])]
 
     @staticmethod
     def _section_rank(passage: Passage) -> int:

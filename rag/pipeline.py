@@ -362,6 +362,6 @@ def build_generator(settings: Settings, index: LoadedIndex) -> Generator:
         from rag.generators.transformers_llm import TransformersGenerator
 
         return TransformersGenerator(settings.llm_config())
-    from rag.generators.extractive import ExtractiveGenerator
+    from rag.generators.extractive import ExtractiveGenerator, document_texts
 
-    return ExtractiveGenerator(index.analyzer.tokenize, settings.extractive_config())
+    return ExtractiveGenerator(index.analyzer.tokenize, settings.extractive_config(), document_texts(index.passages))

@@ -5,10 +5,14 @@ retrieved passage, so every sentence is supported by the passage it cites by con
 
 * **Units, never fragments.** A passage line is a unit when it is a whole list item or a short paragraph
   (lines are list items in the shipped corpus: the loader strips the bullets); a long line is split into its
-  sentences at 。！？ — never at "；", which joins the halves of one list item.
+  sentences at 。！？ — never at "；", which joins the halves of one list item. A chunk may begin or end inside
+  a line (the chunker also cuts at "；"): with the documents' text at hand (rebuilt from the index's chunks), a
+  piece is used only when it is a whole line or a whole sentence of its document.
 * **Relevance to what is asked.** The question is split into its parts (rag.intent); a unit scores by word
-  overlap with the part, a bonus when its section (治疗, 何时就医 …) answers the part's intent, and a small
-  penalty per passage rank. With triage's emergency guidance the sections are the first-aid ones.
+  overlap with the part, a bonus when its section (治疗, 何时就医 …) answers the part's intent, and a penalty
+  per *document* rank plus a bonus for the best document, so the chunks of the best document count alike and
+  it can answer from several of its sections; a small cost per character lets the budget hold more short
+  points. With triage's emergency guidance the sections are the first-aid ones.
 * **No repetition.** Units are picked by maximal marginal relevance (MMR) over analyzer tokens, so two
   passages that say the same thing give one point; a length budget in characters bounds the answer.
 * **Honesty about gaps.** A part of the question that no unit answers is named in a note
@@ -19,27 +23,32 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 
+from rag.emergency import GUIDE
 from rag.intent import BY_NAME, EMERGENCY, QuestionPart, parts
 from rag.protocols import GenerationRequest, Note
+from rag.types import Passage
 
 _HEADING = re.compile(r"^【([^】\n]{1,30})】$")
 _SENTENCE = re.compile(r"[^。！？!?]+(?:[。！？!?]+[”’」』）)]*|$)")
+_ENDS = "。！？!?；;，,：: "
 
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
     max_chars: int = 300  # budget of the answer body in characters (markers not counted)
-    max_points: int = 8
-    passages: int = 5  # how many top passages units are drawn from
+    max_points: int = 12
+    passages: int = 8  # how many top passages units are drawn from
     min_unit_chars: int = 6
-    max_unit_chars: int = 150  # a longer line is split into its sentences
-    rank_decay: float = 0.06  # score penalty per passage rank, so better passages are preferred
+    max_unit_chars: int = 50  # a longer line is split into its sentences
+    rank_decay: float = 0.15  # score penalty per document rank, so better documents are preferred
     section_bonus: float = 0.35  # for a unit in a section of the kind the question asks about
+    lead_document_bonus: float = 0.2  # for a unit of the best document: it usually answers the whole question
+    length_cost: float = 0.05  # per 100 characters, so that a budget holds more short points than long ones
     mmr_lambda: float = 0.75  # relevance vs novelty when picking the next unit
-    min_relevance: float = 0.2  # a part whose best unit scores below this is reported as not covered
+    min_relevance: float = 0.1  # a part whose best unit scores below this is reported as not covered
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Unit:
     text: str
     section: str
     tokens: frozenset[str]
+    document: int = 1  # 1-based rank of its document among the passages' documents
 
 
 @dataclass(frozen=True)
@@ -57,22 +67,59 @@ class Composition:
     uncovered: tuple[str, ...]  # question parts nothing answered
 
 
+def document_texts(passages: Iterable[Passage]) -> dict[str, str]:
+    """Each document's text rebuilt from its chunks' spans; the gaps between chunks are the whitespace the
+    chunker trimmed (line breaks). Chunks whose text is not their span (table rows with a header) are skipped."""
+    pieces: dict[str, dict[int, str]] = {}
+    for p in passages:
+        start, end = p.span
+        if end - start == len(p.text):
+            pieces.setdefault(p.doc_id, {})[start] = p.text
+    out: dict[str, str] = {}
+    for doc, chunks in pieces.items():
+        buffer: list[str] = []
+        for start in sorted(chunks):
+            if start > len(buffer):
+                buffer.extend("\n" * (start - len(buffer)))
+            text = chunks[start]
+            buffer[start:start + len(text)] = text
+        out[doc] = "".join(buffer)
+    return out
+
+
+def whole_pieces(document: str) -> frozenset[str]:
+    """Every whole line and every whole sentence of a document, end punctuation trimmed."""
+    out: set[str] = set()
+    for raw in document.splitlines():
+        line = raw.strip()
+        if line:
+            out.add(line.rstrip(_ENDS))
+            out.update(m.group(0).strip().rstrip(_ENDS) for m in _SENTENCE.finditer(line))
+    return frozenset(out)
+
+
 def units_of(text: str, section: str, passage: int, tokenize: Callable[[str], list[str]],
-             config: ExtractiveConfig) -> list[Unit]:
-    """The answerable units of a passage: whole lines (list items), long lines split at sentence ends."""
+             config: ExtractiveConfig, whole: frozenset[str] | None = None, document: int = 1) -> list[Unit]:
+    """The answerable units of a passage: whole lines (list items), long lines split at sentence ends.
+
+    ``whole``: the document's whole lines and sentences; a line the chunk cut is then replaced by those of its
+    sentences that are whole, and a piece that is neither is left out."""
     out: list[Unit] = []
     for line in (raw.strip() for raw in text.splitlines()):
         heading = _HEADING.match(line)
         if heading:
             section = heading.group(1)
             continue
+        cut = whole is not None and line.rstrip(_ENDS) not in whole
         long = len(line) > config.max_unit_chars
-        pieces = [m.group(0).strip() for m in _SENTENCE.finditer(line)] if long else [line]
+        pieces = [m.group(0).strip() for m in _SENTENCE.finditer(line)] if long or cut else [line]
         for piece in pieces:
+            if whole is not None and piece.rstrip(_ENDS) not in whole:
+                continue
             # "…如下：" introduces a list and a question is a heading in disguise: neither answers anything.
             if len(piece) < config.min_unit_chars or piece.endswith(("？", "?", "：", ":")):
                 continue
-            out.append(Unit(passage, len(out), piece, section, frozenset(tokenize(piece))))
+            out.append(Unit(passage, len(out), piece, section, frozenset(tokenize(piece)), document))
     return out
 
 
@@ -102,9 +149,13 @@ def _similarity(a: Unit, b: Unit) -> float:
 
 
 class ExtractiveGenerator:
-    def __init__(self, tokenize: Callable[[str], list[str]], config: ExtractiveConfig | None = None) -> None:
+    def __init__(self, tokenize: Callable[[str], list[str]], config: ExtractiveConfig | None = None,
+                 documents: Mapping[str, str] | None = None) -> None:
+        """``documents``: doc id → full text (see :func:`document_texts`), so that no unit is a fragment of a
+        line the chunker cut; without it every passage line counts as whole."""
         self.tokenize = tokenize
         self.config = config or ExtractiveConfig()
+        self._whole = {doc: whole_pieces(text) for doc, text in (documents or {}).items()}
 
     @property
     def name(self) -> str:
@@ -126,9 +177,17 @@ class ExtractiveGenerator:
 
     def _units(self, request: GenerationRequest) -> list[Unit]:
         units: list[Unit] = []
+        documents: dict[str, int] = {}
+        # With a red flag, the body comes from the guide documents triage chose (rag.emergency marks their hits),
+        # never from a passage that only shares the patient's words ("手脚" in an ADHD text for a stroke).
+        guided = request.guidance.emergency and any(GUIDE in h.scores for h in request.passages)
         for n, hit in enumerate(request.passages[: self.config.passages], start=1):
+            if guided and GUIDE not in hit.scores:
+                continue
             section = str(hit.passage.metadata.get("section", ""))
-            units.extend(units_of(hit.passage.text, section, n, self.tokenize, self.config))
+            whole = self._whole.get(hit.passage.doc_id)
+            document = documents.setdefault(hit.passage.doc_id, len(documents) + 1)
+            units.extend(units_of(hit.passage.text, section, n, self.tokenize, self.config, whole, document))
         return units
 
     def _parts(self, request: GenerationRequest) -> tuple[QuestionPart, ...]:
@@ -141,8 +200,11 @@ class ExtractiveGenerator:
         return found
 
     def _relevance(self, unit: Unit, part: QuestionPart, query: frozenset[str], weight: dict[str, float]) -> float:
-        bonus = self.config.section_bonus if unit.section in part.sections else 0.0
-        return _overlap(query, unit.tokens, weight) + bonus - self.config.rank_decay * (unit.passage - 1)
+        c = self.config
+        bonus = (c.section_bonus if unit.section in part.sections else 0.0) + (
+            c.lead_document_bonus if unit.document == 1 else 0.0)
+        return (_overlap(query, unit.tokens, weight) + bonus - c.rank_decay * (unit.document - 1)
+                - c.length_cost * len(unit.text) / 100)
 
     def _scored(self, request: GenerationRequest, units: list[Unit]) -> list[tuple[QuestionPart, dict[Unit, float],
                                                                                   list[Unit]]]:

@@ -132,3 +132,19 @@ def test_extractive_names_the_part_nothing_answers() -> None:
     notes = [p for p in pieces if isinstance(p, Note)]
     assert "早餐要定时定量" in "".join(p for p in pieces if not isinstance(p, Note))
     assert notes and "能吃水果吗" in notes[0] and "早餐" not in notes[0]
+
+
+def test_extractive_never_uses_a_line_the_chunker_cut() -> None:
+    from rag.generators.extractive import document_texts
+
+    document = "【治疗】\n多休息；多喝水。发热时可用退热药。\n咳嗽明显时可用止咳药。"
+    cut = document.index("多喝水")  # the chunker also cuts at "；": this chunk starts inside a list item
+    first = Passage("t#0", "t", "感冒", document[:cut], (0, cut))
+    second = Passage("t#1", "t", "感冒", document[cut:], (cut, len(document)))
+    assert document_texts([second, first]) == {"t": document}
+    hits = (Hit(second, 1.0, 1),)
+    tokenize = lambda s: [ch for ch in s if ch.strip()]  # noqa: E731
+    asked = GenerationRequest("", "感冒发热多喝水怎么办", hits)
+    assert "多喝水[1]" in ExtractiveGenerator(tokenize).generate(asked)  # without the documents: a fragment
+    text = ExtractiveGenerator(tokenize, documents=document_texts([first, second])).generate(asked)
+    assert "多喝水[1]" not in text and "发热时可用退热药[1]。" in text and "咳嗽明显时可用止咳药[1]。" in text

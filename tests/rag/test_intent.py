@@ -29,3 +29,12 @@ def test_context_before_the_ask_stays_with_it() -> None:
 def test_the_registry_has_one_entry_per_name() -> None:
     assert len(BY_NAME) == len(INTENTS) == 10
     assert all(i.sections for i in INTENTS)
+
+
+def test_everyday_wording_of_an_ask() -> None:
+    """Patients rarely write 症状 or 预后: what they write instead still shows what they ask."""
+    cases = {"手上起了水疱，这是什么毛病": "symptoms", "老人还要打肺炎疫苗吗": "prevention",
+             "胆固醇5.8这就算高了吗": "diagnosis_tests", "胃息肉会不会变成癌": "prognosis",
+             "膝盖疼有什么办法": "treatment", "吃了感冒药还能再吃止痛药吗": "medicine_use"}
+    for question, intent in cases.items():
+        assert intent in {i.name for i in detect(question)}, question
