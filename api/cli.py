@@ -253,6 +253,7 @@ def cmd_triage_eval(args: argparse.Namespace) -> int:
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     from indexer.index_dir import open_index
     from rag.evaluation import RetrievalEvaluator, read_qrels, read_queries
+    from rag.normalise import load_normaliser
     from rag.retrievers import make_retrievers
 
     settings = _settings(args)
@@ -261,7 +262,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
     embedder = _embedder(settings)
     check_embedding(index.manifest, embedder.describe())
-    retriever = make_retrievers(index, embedder, settings.hybrid_config())[args.mode]
+    # The same query-side normalisation as the pipeline (CHIMED_RAG_COLLOQUIAL= turns it off).
+    normaliser = load_normaliser(settings.colloquial)
+    retriever = make_retrievers(index, embedder, settings.hybrid_config(), normaliser)[args.mode]
     queries = read_queries(args.queries)
     if args.limit:
         queries = dict(list(queries.items())[: args.limit])
