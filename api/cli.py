@@ -404,7 +404,7 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--out-of-corpus", dest="out_of_corpus", type=Path,
                      default=Path(__file__).resolve().parent.parent / "tests/data/out_of_corpus.jsonl")
     cal.add_argument("--no-titles", dest="titles", action="store_false", help="do not add corpus-title questions")
-    cal.add_argument("--target", type=float, default=0.05, help="highest false-abstention rate allowed")
+    cal.add_argument("--target", type=float, default=0.03, help="highest false-abstention rate allowed")
     cal.add_argument("--out", type=Path, help="folder for calibration.json (default: the index directory)")
     cal.set_defaults(func=cmd_calibrate)
 
