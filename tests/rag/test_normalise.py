@@ -56,3 +56,13 @@ def test_shipped_table_maps_everyday_wording() -> None:
     assert "胸痛" in n.terms("心口疼得厉害")
     assert "发热" in n.terms("发烧三天了")
     assert "阻塞性睡眠呼吸暂停" in n.terms("晚上打呼噜很响")
+
+
+def test_condenser_takes_topics_from_patient_wording() -> None:
+    from rag.condense import RuleCondenser, TopicFinder
+    from rag.types import Turn
+
+    rules = RuleCondenser(TopicFinder({"缺血性脑卒中"}, normaliser=TermNormaliser(RULES)))
+    history = [Turn("我爸突然说不出话，一边手脚没劲", "")]
+    assert rules.condense("能治好吗", history) == "脑卒中 中风能治好吗"
+    assert rules.condense("那运动方面呢", history) == "脑卒中 中风运动方面"
