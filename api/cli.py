@@ -253,6 +253,7 @@ def cmd_triage_eval(args: argparse.Namespace) -> int:
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     from indexer.index_dir import open_index
     from rag.evaluation import RetrievalEvaluator, read_qrels, read_queries
+    from rag.normalise import load_normaliser
     from rag.retrievers import make_retrievers
 
     settings = _settings(args)
@@ -261,7 +262,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
     embedder = _embedder(settings)
     check_embedding(index.manifest, embedder.describe())
-    retriever = make_retrievers(index, embedder, settings.hybrid_config())[args.mode]
+    # The same query-side normalisation as the pipeline (CHIMED_RAG_COLLOQUIAL= turns it off).
+    normaliser = load_normaliser(settings.colloquial)
+    retriever = make_retrievers(index, embedder, settings.hybrid_config(), normaliser)[args.mode]
     queries = read_queries(args.queries)
     if args.limit:
         queries = dict(list(queries.items())[: args.limit])
@@ -401,7 +404,7 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--out-of-corpus", dest="out_of_corpus", type=Path,
                      default=Path(__file__).resolve().parent.parent / "tests/data/out_of_corpus.jsonl")
     cal.add_argument("--no-titles", dest="titles", action="store_false", help="do not add corpus-title questions")
-    cal.add_argument("--target", type=float, default=0.05, help="highest false-abstention rate allowed")
+    cal.add_argument("--target", type=float, default=0.03, help="highest false-abstention rate allowed")
     cal.add_argument("--out", type=Path, help="folder for calibration.json (default: the index directory)")
     cal.set_defaults(func=cmd_calibrate)
 

@@ -16,6 +16,7 @@ from rag.citations import cite
 from rag.condense import Condenser, LLMCondenser, NoCondenser, RuleCondenser, TopicFinder
 from rag.emergency import EmergencyGuide
 from rag.intent import detect
+from rag.normalise import TermNormaliser, load_normaliser
 from rag.prompt import PackedPrompt, PromptBuilder
 from rag.protocols import GenerationRequest, Generator, Guidance, Note, Retriever
 from rag.retrievers import MODES, HybridRetriever, Retrieval, make_retrievers
@@ -69,7 +70,9 @@ class RAGPipeline:
         self.embedder = embedder
         self.generator = generator
         self.settings = settings
-        self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config())  # type: ignore[assignment]
+        self.normaliser = load_normaliser(settings.colloquial)
+        self.retrievers: dict[str, Retriever] = make_retrievers(index, embedder, settings.hybrid_config(),  # type: ignore[assignment]
+                                                                self.normaliser)
         self.hybrid: HybridRetriever = self.retrievers["hybrid"]  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
         self.triage = self._triage()
@@ -79,7 +82,7 @@ class RAGPipeline:
                                    self._abstention_config())
         self.audit = AuditLog.from_settings(settings)
         self.reranker = self._reranker()
-        self.condenser = make_condenser(settings, index, generator)
+        self.condenser = make_condenser(settings, index, generator, self.normaliser)
         self.guide = EmergencyGuide(index.passages, index.analyzer.tokenize)
 
     def _abstention_config(self) -> AbstentionConfig:
@@ -342,11 +345,12 @@ def _with_advice(safety: Safety, body: str, notes: Sequence[str] = ()) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def make_condenser(settings: Settings, index: LoadedIndex, generator: Generator) -> Condenser:
+def make_condenser(settings: Settings, index: LoadedIndex, generator: Generator,
+                   normaliser: TermNormaliser | None = None) -> Condenser:
     if settings.condense == "off":
         return NoCondenser()
     titles = {p.title for p in index.passages}
-    rules = RuleCondenser(TopicFinder(titles, index.analyzer.lexicon))
+    rules = RuleCondenser(TopicFinder(titles, index.analyzer.lexicon, normaliser))
     use_llm = settings.condense == "llm" or (settings.condense == "auto" and generator.name != "extractive")
     if use_llm:
         return LLMCondenser(generator, rules, settings.condense_max_new_tokens)

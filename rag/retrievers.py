@@ -13,6 +13,7 @@ from indexer.embedding import Embedder
 from indexer.index_dir import LoadedIndex
 from indexer.stores import DenseStore, ScoredIds, SparseIndex
 from rag.fusion import FUSIONS
+from rag.normalise import TermNormaliser
 from rag.protocols import Retriever
 from rag.types import Hit
 
@@ -27,12 +28,16 @@ def _hits(index: LoadedIndex, name: str, run: ScoredIds, names: Sequence[str]) -
 class BM25Retriever:
     name = "bm25"
 
-    def __init__(self, index: LoadedIndex, sparse: SparseIndex | None = None) -> None:
+    def __init__(self, index: LoadedIndex, sparse: SparseIndex | None = None,
+                 normaliser: TermNormaliser | None = None) -> None:
         self.index = index
         self.sparse = sparse or index.sparse
+        # Patient wording gets the corpus' medical terms appended (拉肚子 → 腹泻); no words are dropped.
+        self.normaliser = normaliser or TermNormaliser()
 
     def batch_search(self, queries: Sequence[str], top_k: int = 10) -> list[list[Hit]]:
-        runs = [self.sparse.search(self.index.analyzer.tokenize_query(q), top_k) for q in queries]
+        analyzer = self.index.analyzer
+        runs = [self.sparse.search(analyzer.tokenize_query(self.normaliser.expand(q)), top_k) for q in queries]
         return [_hits(self.index, self.name, run, ("bm25", "dense")) for run in runs]
 
     def search(self, query: str, top_k: int = 10) -> list[Hit]:
@@ -105,8 +110,10 @@ class HybridRetriever:
         return self.batch_search([query], top_k)[0]
 
 
-def make_retrievers(index: LoadedIndex, embedder: Embedder, hybrid: HybridConfig | None = None) -> dict[str, object]:
+def make_retrievers(index: LoadedIndex, embedder: Embedder, hybrid: HybridConfig | None = None,
+                    normaliser: TermNormaliser | None = None) -> dict[str, object]:
     config = hybrid or HybridConfig()
-    members: dict[str, Retriever] = {"bm25": BM25Retriever(index), "dense": DenseRetriever(index, embedder)}
+    members: dict[str, Retriever] = {"bm25": BM25Retriever(index, normaliser=normaliser),
+                                     "dense": DenseRetriever(index, embedder)}
     weights = dict(zip(("bm25", "dense"), config.weights))
     return {**members, "hybrid": HybridRetriever(members, weights, config)}

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     corpus: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "corpus" / "docs"])
     user_dict: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "medical_dict.txt"
     synonyms: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "synonyms.txt"
+    # Query-side only (rag/normalise.py): patient wording → medical terms for BM25 and the condenser.
+    colloquial: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "colloquial.txt"
     cache_dir: Path = Path.home() / ".cache" / "chimed-rag" / "models"
 
     # Indexing

@@ -27,6 +27,11 @@ COLD = [Turn("普通感冒了怎么办", "多休息[1]。")]
     (COLD, "那高血压呢？", "高血压了怎么办"),  # "what about X": the previous question about X
     ([Turn("伤风了怎么办", "")], "需要去医院吗", "伤风需要去医院吗"),  # a synonym of a title is a topic
     ([*COLD, Turn("谢谢", "不客气")], "还要注意什么", "普通感冒还要注意什么"),  # latest turn with a topic
+    ([Turn("高血压要注意什么", "")], "那运动方面呢？", "高血压运动方面"),  # an aspect keeps the topic
+    ([Turn("高血压要注意什么", ""), Turn("那2型糖尿病呢", "")], "运动方面呢", "2型糖尿病运动方面"),  # carried twice
+    ([Turn("孩子伤风了怎么办", "")], "要吃什么药", "孩子伤风要吃什么药"),  # the patient carries over
+    ([Turn("孩子伤风了怎么办", "")], "那大人呢", "大人伤风了怎么办"),  # ...unless the follow-up changes it
+    ([Turn("嘴里老长溃疡", "")], "会传染吗", "嘴里老长溃疡 会传染吗"),  # no known topic: the question is context
 ])
 def test_rule_condenser(rules: RuleCondenser, history: list[Turn], question: str, expected: str) -> None:
     assert rules.condense(question, history) == expected
