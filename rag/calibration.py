@@ -52,11 +52,8 @@ class QuestionSets:
     target: float = 0.05
 
 
-def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: QuestionSets,
-        show_progress: bool = False) -> Calibration:
-    # Features need only retrieval: the extractive generator keeps this cheap whatever is configured.
-    settings = settings.model_copy(update={"generator": "extractive", "abstention_coef": None, "abstention": False})
-    pipeline = RAGPipeline(index, embedder, build_generator(settings, index), settings)
+def questions(index: LoadedIndex, sets: QuestionSets) -> tuple[list[str], list[str], list[str]]:
+    """(answerable, the group of each, unanswerable): what abstention is fitted on for this index."""
     answerable = [q for path in sets.in_corpus for q in read_questions(path)]
     groups = ["questions"] * len(answerable)
     if sets.titles:
@@ -67,6 +64,15 @@ def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: Questi
     unanswerable = read_questions(sets.out_of_corpus)
     if not answerable or not unanswerable:
         raise ValueError("calibration needs both in-corpus and out-of-corpus questions")
+    return answerable, groups, unanswerable
+
+
+def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: QuestionSets,
+        show_progress: bool = False) -> Calibration:
+    # Features need only retrieval: the extractive generator keeps this cheap whatever is configured.
+    settings = settings.model_copy(update={"generator": "extractive", "abstention_coef": None, "abstention": False})
+    pipeline = RAGPipeline(index, embedder, build_generator(settings, index), settings)
+    answerable, groups, unanswerable = questions(index, sets)
     return calibrate(pipeline.abstention_features, answerable, unanswerable, index.index_id, sets.target,
                      groups=groups, show_progress=show_progress)
 
