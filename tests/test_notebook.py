@@ -14,7 +14,9 @@ from tests.conftest import CACHE, DEV_SETS, ROOT, shared_data
 
 def test_notebook_executes(corpus_index: Any, tmp_path: Any, monkeypatch: Any) -> None:
     shared = shared_data()
-    env = {"CHIMED_RAG_INDEX_DIR": str(corpus_index.path), "NB_QUERIES": "30", "NB_DISTRACTORS": "300",
+    queries, distractors = 20, 150  # per set; the defaults outside CI are 200 and 3000
+    env = {"CHIMED_RAG_INDEX_DIR": str(corpus_index.path), "NB_QUERIES": str(queries),
+           "NB_DISTRACTORS": str(distractors),
            "NB_SHARED_DATA": str(shared), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     for key, value in env.items():
@@ -32,7 +34,7 @@ def test_notebook_executes(corpus_index: Any, tmp_path: Any, monkeypatch: Any) -
     assert len(images) == 2  # nDCG@10 per set and mode; abstention score distributions
     text = "".join(o.get("text", "") for o in outputs)
     for name in DEV_SETS:
-        assert f"{name}: 30 queries" in text and "300 distractor documents" in text
+        assert f"{name}: {queries} queries" in text and f"+ {distractors} distractor documents" in text
     assert "abstention threshold 0." in text and "cross-validated: false abstention" in text
     assert "NB_OTHER_EMBEDDING not set: skipped" in text  # no identical bars of a model compared with itself
     assert "高血压要吃什么药" in text and "《" in text  # condensed follow-up and cited passages shown
