@@ -1,4 +1,4 @@
-"""``chimed-rag``: build and inspect indexes, search, ask, evaluate retrieval, serve the API."""
+"""The chimed-rag command line: build and inspect indexes, search, ask, evaluate retrieval, serve the API."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,28 @@ from rag.settings import Settings
 from rag.triage_model import DEFAULT_PATH as TRIAGE_MODEL
 from rag.triage_model import TRAINING_SETS as TRIAGE_TRAINING
 
+DESCRIPTION = """chimed-rag: retrieval-augmented Chinese medical QA with cited, checked answers.
+
+Build an index of your documents, search it, ask questions, evaluate retrieval, calibrate abstention
+and serve the HTTP API. Every option's default comes from the settings (defaults < TOML file named by
+CHIMED_RAG_CONFIG < CHIMED_RAG_* environment variables); the value shown is the one in effect now."""
+
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("index_dir", "generator", "embedding_model", "faiss_type", "host", "port", "workers")
+    names = ("index_dir", "generator", "embedding_model", "embedding_backend", "faiss_type", "host", "port", "workers")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**_overrides(args))
+
+
+def _progress(args: argparse.Namespace, settings: Settings) -> bool:
+    """Progress bars on stderr: --quiet / --progress, else the setting (auto: only when stderr is a terminal)."""
+    if getattr(args, "quiet", False):
+        return False
+    mode = "always" if getattr(args, "progress", False) else settings.progress
+    return mode == "always" or (mode == "auto" and sys.stderr.isatty())
 
 
 def _embedder(settings: Settings) -> Any:
@@ -38,7 +53,7 @@ def _embedder(settings: Settings) -> Any:
     return SentenceTransformerEmbedder(settings.embedder_config())
 
 
-def _finalize(args: argparse.Namespace, settings: Settings, embedder: Any) -> Any:
+def _finalize(args: argparse.Namespace, settings: Settings, embedder: Any, show_progress: bool = False) -> Any:
     """Refit abstention on the staged generation unless told not to (then say so, loudly)."""
     if getattr(args, "no_calibrate", False):
         print("warning: publishing without abstention calibration: the server will not abstain until "
@@ -46,7 +61,7 @@ def _finalize(args: argparse.Namespace, settings: Settings, embedder: Any) -> An
         return None
     from rag.calibration import refit
 
-    return refit(embedder, settings)
+    return refit(embedder, settings, show_progress=show_progress)
 
 
 def _report(action: str, manifest: dict[str, Any], out: Path, start: float) -> None:
@@ -60,18 +75,20 @@ def _report(action: str, manifest: dict[str, Any], out: Path, start: float) -> N
 
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer.build import build_index
+    from indexer.loaders import load_corpus
 
     settings = _settings(args)
-    corpus = args.corpus or settings.corpus
-    out = args.out or settings.index_dir
+    corpus, out, progress = args.corpus or settings.corpus, settings.index_dir, _progress(args, settings)
     start = time.perf_counter()
     print(f"building index {out} from {', '.join(map(str, corpus))} ...", file=sys.stderr)
     config = settings.build_config()
     if args.skip_empty:
         config = dataclasses.replace(config, skip_empty=True)
+    # Every input error before the model loads (seconds, not a minute)
+    documents = load_corpus(corpus, skip_empty=config.skip_empty, show_progress=progress)
     embedder = _embedder(settings)
-    manifest = build_index(corpus, out, embedder, config, show_progress=True,
-                           finalize=_finalize(args, settings, embedder))
+    manifest = build_index(corpus, out, embedder, config, show_progress=progress,
+                           finalize=_finalize(args, settings, embedder, progress), documents=documents)
     _report("built", manifest, out, start)
     return 0
 
@@ -81,11 +98,12 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     from indexer.loaders import load_corpus
 
     settings = _settings(args)
-    documents = load_corpus(args.paths, show_progress=True)  # input errors before anything is written
+    progress = _progress(args, settings)
+    documents = load_corpus(args.paths, show_progress=progress)  # input errors before anything is written
     start = time.perf_counter()
     embedder = _embedder(settings)
-    manifest = add_documents(settings.index_dir, documents, embedder, finalize=_finalize(args, settings, embedder),
-                             store=settings.store_config())
+    manifest = add_documents(settings.index_dir, documents, embedder, show_progress=progress,
+                             finalize=_finalize(args, settings, embedder, progress), store=settings.store_config())
     _report("updated", manifest, settings.index_dir, start)
     return 0
 
@@ -182,7 +200,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     embedder = _embedder(settings)
     check_embedding(index.manifest, embedder.describe())
     sets = QuestionSets(tuple(args.in_corpus), args.out_of_corpus, args.titles, args.target)
-    result = fit(index, embedder, settings, sets)
+    result = fit(index, embedder, settings, sets, show_progress=_progress(args, settings))
     if args.out:
         saved = str(result.save(args.out))
     else:
@@ -257,6 +275,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     from rag.retrievers import make_retrievers
 
     settings = _settings(args)
+    queries, qrels = read_queries(args.queries), read_qrels(args.qrels)  # bad input fails before the model loads
+    if args.limit:
+        queries = dict(list(queries.items())[: args.limit])
     index = open_index(args.index, store=settings.store_config())
     from indexer.index_dir import check_embedding
 
@@ -265,12 +286,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     # The same query-side normalisation as the pipeline (CHIMED_RAG_COLLOQUIAL= turns it off).
     normaliser = load_normaliser(settings.colloquial)
     retriever = make_retrievers(index, embedder, settings.hybrid_config(), normaliser)[args.mode]
-    queries = read_queries(args.queries)
-    if args.limit:
-        queries = dict(list(queries.items())[: args.limit])
-    evaluator = RetrievalEvaluator(queries, read_qrels(args.qrels))
+    evaluator = RetrievalEvaluator(queries, qrels)
     start = time.perf_counter()
-    scores = evaluator.run(retriever)  # type: ignore[arg-type]
+    scores = evaluator.run(retriever, show_progress=_progress(args, settings))  # type: ignore[arg-type]
     elapsed = time.perf_counter() - start
     if not args.json:
         for name, value in scores.items():
@@ -300,8 +318,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from rag.calibration import refit
 
         embedder = _embedder(settings)
-        build_index(settings.corpus, settings.index_dir, embedder, settings.build_config(), show_progress=True,
-                    finalize=refit(embedder, settings))
+        progress = _progress(args, settings)
+        build_index(settings.corpus, settings.index_dir, embedder, settings.build_config(), show_progress=progress,
+                    finalize=refit(embedder, settings, show_progress=progress))
     from rag.live import LiveIndex
 
     # Our JSON access log replaces uvicorn's; SIGTERM lets requests in flight finish (graceful timeout).
@@ -334,109 +353,216 @@ def _reload_on_signals(app: Any) -> None:
             signal.signal(getattr(signal, name), handler)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chimed-rag", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help (unless it names its own), examples kept as written."""
 
-    index_parser = sub.add_parser("index", help="build or inspect an index")
-    index = index_parser.add_subparsers(dest="index_command", required=True)
-    build = index.add_parser("build", help="build an index from a corpus")
-    build.add_argument("--corpus", nargs="+", type=Path,
-                       help="files or folders: JSONL, Markdown/TXT, PDF, DOCX, HTML, XLSX/CSV")
-    build.add_argument("--out", type=Path, help="index directory (default: settings.index_dir)")
-    build.add_argument("--faiss-type", dest="faiss_type", choices=["flat", "hnsw", "ivfpq"])
-    build.add_argument("--embedding-model", dest="embedding_model", help="hub id or local path")
-    build.add_argument("--skip-empty", action="store_true", help="skip records with empty text (warn, not fail)")
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        if action.nargs == 0:  # a flag
+            return f"{text} (default: {'on' if action.default else 'off'})"
+        return f"{text} (default: %(default)s)"
+
+
+def _effective() -> Settings:
+    """The settings a command would run with; --help must work even when the environment holds a bad value."""
+    try:
+        return Settings()
+    except ValueError:
+        return Settings.model_construct()
+
+
+def _from(settings: Settings, name: str, note: str = "") -> str:
+    """'(default: <value>; setting <name>, env ...)': what an option's default is now and where it comes from."""
+    value = getattr(settings, name)
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        value = "on" if value else "off"
+    return f"(default: {value}{note}; setting {name}, env CHIMED_RAG_{name.upper()})"
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _version() -> str:
+    try:
+        return version("chimed-rag")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def parser() -> argparse.ArgumentParser:
+    from indexer.dense_index import FAISS_TYPES
+    from indexer.embedding import EMBEDDING_BACKENDS
+    from rag.pipeline import GENERATORS
+    from rag.retrievers import MODES
+
+    s = _effective()
+    p = argparse.ArgumentParser(prog="chimed-rag", description=DESCRIPTION, formatter_class=_HelpFormatter,
+                                epilog=_examples("chimed-rag index build --corpus corpus/docs",
+                                                 "chimed-rag ask '高血压要注意什么？'",
+                                                 "chimed-rag serve --port 8000",
+                                                 "chimed-rag COMMAND --help   (options of one command)"))
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(group: Any, name: str, help: str, *examples: str, progress: bool = False) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = group.add_parser(
+            name, help=help, description=help, epilog=_examples(*examples), formatter_class=_HelpFormatter)
+        if progress:
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+            sp.add_argument("--progress", action="store_true",
+                            help="progress bars even when stderr is not a terminal "
+                                 f"{_from(s, 'progress', ' = only on a terminal' if s.progress == 'auto' else '')}")
+        return sp
+
+    def index_option(sp: argparse.ArgumentParser, flag: str = "--index") -> None:
+        sp.add_argument(flag, dest="index_dir", type=Path, metavar="DIR",
+                        help=f"index directory {_from(s, 'index_dir')}")
+
     no_calibrate_help = "publish without refitting abstention (the server then warns and does not abstain)"
+    index_parser = command(sub, "index", "build, update or inspect an index",
+                           "chimed-rag index build --corpus corpus/docs --out indexes/default",
+                           "chimed-rag index info indexes/default")
+    index = index_parser.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    build = command(index, "build", "build an index from a corpus (an unchanged index is updated in place)",
+                    "chimed-rag index build --corpus corpus/docs my_docs.jsonl --out indexes/default",
+                    "chimed-rag index build --faiss-type hnsw --embedding-backend onnxruntime-int8", progress=True)
+    build.add_argument("--corpus", nargs="+", type=Path, metavar="PATH",
+                       help=f"files or folders: JSONL, Markdown/TXT, PDF, DOCX, HTML, XLSX/CSV {_from(s, 'corpus')}")
+    build.add_argument("--out", dest="index_dir", type=Path, metavar="DIR",
+                       help=f"index directory {_from(s, 'index_dir')}")
+    build.add_argument("--faiss-type", dest="faiss_type", choices=FAISS_TYPES,
+                       help=f"FAISS index type of the dense store {_from(s, 'faiss_type')}")
+    build.add_argument("--embedding-model", dest="embedding_model", metavar="MODEL",
+                       help=f"sentence-transformers hub id or local folder {_from(s, 'embedding_model')}")
+    build.add_argument("--embedding-backend", dest="embedding_backend", choices=EMBEDDING_BACKENDS,
+                       help=f"how the embedding model runs {_from(s, 'embedding_backend')}")
+    build.add_argument("--skip-empty", action="store_true", help="skip records with empty text (warn, not fail)")
     build.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     build.set_defaults(func=cmd_index_build)
-    add = index.add_parser("add", help="add new or changed documents (only those are chunked and embedded)")
-    add.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
-    add.add_argument("paths", nargs="+", type=Path, help="files or folders (any format index build reads)")
+    add = command(index, "add", "add new or changed documents (only those are chunked and embedded)",
+                  "chimed-rag index add --index indexes/default new_guideline.pdf more_docs/", progress=True)
+    index_option(add)
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                     help="files or folders (any format index build reads)")
     add.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     add.set_defaults(func=cmd_index_add)
-    delete = index.add_parser("delete", help="delete documents by id")
-    delete.add_argument("--index", dest="index_dir", type=Path, help="index directory (default: settings.index_dir)")
-    delete.add_argument("--doc-id", dest="doc_ids", nargs="+", required=True, metavar="ID")
+    delete = command(index, "delete", "delete documents by id",
+                     "chimed-rag index delete --index indexes/default --doc-id htn dm")
+    index_option(delete)
+    delete.add_argument("--doc-id", dest="doc_ids", nargs="+", required=True, metavar="ID",
+                        help="ids of the documents to delete (required)")
     delete.add_argument("--no-calibrate", action="store_true", help=no_calibrate_help)
     delete.set_defaults(func=cmd_index_delete)
-    info = index.add_parser("info", help="print an index manifest")
-    info.add_argument("dir", type=Path)
+    info = command(index, "info", "print an index manifest (JSON)", "chimed-rag index info indexes/default")
+    info.add_argument("dir", type=Path, help="index directory")
     info.set_defaults(func=cmd_index_info)
-    verify = index.add_parser("verify", help="check every file's SHA-256 and size and the stores' consistency")
-    verify.add_argument("dir", type=Path)
+    verify = command(index, "verify", "check every file's SHA-256 and size and the stores' consistency",
+                     "chimed-rag index verify indexes/default")
+    verify.add_argument("dir", type=Path, help="index directory")
     verify.set_defaults(func=cmd_index_verify)
 
     def retrieval_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--index", dest="index_dir", type=Path, help="index directory")
-        sp.add_argument("--mode", choices=["bm25", "dense", "hybrid"])
-        sp.add_argument("--top-k", dest="top_k", type=int)
+        index_option(sp)
+        sp.add_argument("--mode", choices=MODES, help=f"retrieval mode {_from(s, 'default_mode')}")
+        sp.add_argument("--top-k", dest="top_k", type=int, metavar="K",
+                        help=f"passages to retrieve {_from(s, 'default_top_k')}")
 
-    search = sub.add_parser("search", help="retrieve passages for a query")
-    search.add_argument("query")
+    search = command(sub, "search", "retrieve passages for a query",
+                     "chimed-rag search '血压高少吃盐' --mode bm25 --top-k 3")
+    search.add_argument("query", help="the query text")
     retrieval_args(search)
     search.set_defaults(func=cmd_search)
 
-    ask = sub.add_parser("ask", help="answer a question with citations")
-    ask.add_argument("question")
+    ask = command(sub, "ask", "answer a question with citations",
+                  "chimed-rag ask '感冒要吃抗生素吗' --json", "chimed-rag ask '胸口疼怎么办' --strict --trace")
+    ask.add_argument("question", help="the question")
     retrieval_args(ask)
-    ask.add_argument("--generator", choices=["extractive", "transformers"])
-    ask.add_argument("--json", action="store_true")
-    ask.add_argument("--strict", action="store_true", help="drop sentences the references do not support")
+    ask.add_argument("--generator", choices=list(GENERATORS), help=f"answer generator {_from(s, 'generator')}")
+    ask.add_argument("--json", action="store_true", help="print the /v1/ask JSON object instead of text")
+    ask.add_argument("--strict", action="store_true",
+                     help=f"drop sentences the references do not support {_from(s, 'strict')}")
     ask.add_argument("--trace", action="store_true", help="also print the audit trace (stderr, JSON)")
     ask.set_defaults(func=cmd_ask)
 
-    ev = sub.add_parser("eval", help="evaluate").add_subparsers(dest="eval_command", required=True)
-    retr = ev.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 on queries + qrels")
-    retr.add_argument("--index", required=True, type=Path)
-    retr.add_argument("--queries", required=True, type=Path)
-    retr.add_argument("--qrels", required=True, type=Path)
-    retr.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default="hybrid")
-    retr.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    ev = command(sub, "eval", "evaluate retrieval",
+                 "chimed-rag eval retrieval --index IDX --queries queries.jsonl --qrels qrels.tsv")
+    evs = ev.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
+    retr = command(evs, "retrieval", "nDCG@10, Recall@10/100, MRR@10 on queries + qrels (BEIR layout)",
+                   "chimed-rag eval retrieval --index .cache/idx --queries dev/queries.jsonl --qrels dev/qrels.tsv "
+                   "--mode bm25 --limit 100 --json", progress=True)
+    retr.add_argument("--index", required=True, type=Path, metavar="DIR", help="index directory (required)")
+    retr.add_argument("--queries", required=True, type=Path, metavar="JSONL",
+                      help='queries, one {"id": ..., "text" or "question": ...} per line (required)')
+    retr.add_argument("--qrels", required=True, type=Path, metavar="TSV",
+                      help="query-id<TAB>corpus-id<TAB>score, with or without a header line (required)")
+    retr.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode")
+    retr.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N queries (default: all)")
     retr.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     retr.set_defaults(func=cmd_eval_retrieval)
 
-    cal = sub.add_parser("calibrate", help="fit the abstention thresholds on in- and out-of-corpus questions")
-    cal.add_argument("--index", dest="index_dir", type=Path, help="index directory")
-    cal.add_argument("--in-corpus", dest="in_corpus", nargs="+", type=Path,
-                     default=sorted((Path(__file__).resolve().parent.parent / "tests/data/coverage").glob("*.jsonl")),
-                     help="JSONL files of answerable questions ({\"question\": ...})")
-    cal.add_argument("--out-of-corpus", dest="out_of_corpus", type=Path,
-                     default=Path(__file__).resolve().parent.parent / "tests/data/out_of_corpus.jsonl")
-    cal.add_argument("--no-titles", dest="titles", action="store_false", help="do not add corpus-title questions")
+    root = Path(__file__).resolve().parent.parent
+    cal = command(sub, "calibrate", "fit the abstention thresholds on in- and out-of-corpus questions",
+                  "chimed-rag calibrate --index indexes/default",
+                  "chimed-rag calibrate --in-corpus my_questions.jsonl --target 0.03 --out /tmp/cal", progress=True)
+    index_option(cal)
+    cal.add_argument("--in-corpus", dest="in_corpus", nargs="+", type=Path, metavar="JSONL",
+                     default=sorted((root / "tests/data/coverage").glob("*.jsonl")),
+                     help='answerable questions, one {"question" or "text": ...} per line '
+                          "(default: tests/data/coverage/*.jsonl)")
+    cal.add_argument("--out-of-corpus", dest="out_of_corpus", type=Path, metavar="JSONL",
+                     default=root / "tests/data/out_of_corpus.jsonl",
+                     help="questions the corpus cannot answer, same format (default: tests/data/out_of_corpus.jsonl)")
+    cal.add_argument("--no-titles", dest="titles", action="store_false",
+                     help="do not add corpus-title questions (default: added)")
     cal.add_argument("--target", type=float, default=0.03, help="highest false-abstention rate allowed")
-    cal.add_argument("--out", type=Path, help="folder for calibration.json (default: the index directory)")
+    cal.add_argument("--out", type=Path, metavar="DIR",
+                     help="folder for calibration.json (default: publish a new generation of the index)")
     cal.set_defaults(func=cmd_calibrate)
 
-    data = Path(__file__).resolve().parent.parent / "tests" / "data"
-    triage = sub.add_parser("triage", help="the learned red-flag backstop").add_subparsers(
-        dest="triage_command", required=True)
-    tfit = triage.add_parser("fit", help="fit it on labelled cases ({\"text\", \"level\"} JSONL)")
-    tfit.add_argument("--cases", nargs="+", type=Path,
-                      default=[data / name for name in TRIAGE_TRAINING])
+    data = root / "tests" / "data"
+    triage_parser = command(sub, "triage", "the learned red-flag backstop", "chimed-rag triage eval --rules-only")
+    triage = triage_parser.add_subparsers(dest="triage_command", required=True, metavar="ACTION")
+    tfit = command(triage, "fit", "fit it on labelled cases ({\"text\", \"level\"} JSONL)",
+                   "chimed-rag triage fit --cases my_cases.jsonl --out /tmp/triage.json")
+    tfit.add_argument("--cases", nargs="+", type=Path, metavar="JSONL", default=[data / n for n in TRIAGE_TRAINING],
+                      help="labelled cases (default: the shipped training sets in tests/data)")
     tfit.add_argument("--out", type=Path, default=TRIAGE_MODEL, help="model file (default: the shipped one)")
     tfit.set_defaults(func=cmd_triage_fit)
-    teval = triage.add_parser("eval", help="recall and false-alarm rate of rules (+ model) on labelled cases")
-    teval.add_argument("--cases", nargs="+", type=Path, default=[data / "triage_blind_b.jsonl"])
-    teval.add_argument("--model", type=Path, default=TRIAGE_MODEL)
-    teval.add_argument("--rules-only", action="store_true")
+    teval = command(triage, "eval", "recall and false-alarm rate of rules (+ model) on labelled cases",
+                    "chimed-rag triage eval --cases my_cases.jsonl --show-missed")
+    teval.add_argument("--cases", nargs="+", type=Path, metavar="JSONL", default=[data / "triage_blind_b.jsonl"],
+                       help="labelled cases (default: tests/data/triage_blind_b.jsonl)")
+    teval.add_argument("--model", type=Path, default=TRIAGE_MODEL, help="model file (default: the shipped one)")
+    teval.add_argument("--rules-only", action="store_true", help="rules alone, without the learned model")
     teval.add_argument("--show-missed", action="store_true", help="list the emergencies not rated emergency")
     teval.set_defaults(func=cmd_triage_eval)
 
-    serve = sub.add_parser("serve", help="serve the HTTP API over the live index (hot-reloads new generations)")
-    serve.add_argument("--index", dest="index_dir", type=Path)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--generator", choices=["extractive", "transformers"])
+    serve = command(sub, "serve", "serve the HTTP API and web page over the live index (hot-reloads new generations)",
+                    "chimed-rag serve --index indexes/default --host 0.0.0.0 --port 8000",
+                    "chimed-rag serve --generator openai   (an OpenAI-compatible server at llm_api_base)",
+                    progress=True)
+    index_option(serve)
+    serve.add_argument("--host", help=f"address to listen on {_from(s, 'host')}")
+    serve.add_argument("--port", type=int, help=f"port to listen on {_from(s, 'port')}")
+    serve.add_argument("--generator", choices=list(GENERATORS), help=f"answer generator {_from(s, 'generator')}")
     serve.add_argument("--build", action="store_true", help="build and calibrate the index first if it is missing")
-    serve.add_argument("--no-build", action="store_true", help="(the default) fail when the index is missing")
-    serve.add_argument("--workers", type=int, help="worker processes (default: CHIMED_RAG_WORKERS or 1)")
+    serve.add_argument("--no-build", action="store_true",
+                       help="fail when the index is missing (default behaviour without --build)")
+    serve.add_argument("--workers", type=int, help=f"worker processes {_from(s, 'workers')}")
     serve.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("CHIMED_RAG_LOG_LEVEL", "WARNING"))
+    # transformers' "Loading weights n/n" bar on every model load is noise here; our own bars say what runs.
+    # (Read when transformers is first imported; uvicorn workers inherit it.)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

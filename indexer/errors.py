@@ -1,5 +1,9 @@
 """Errors the indexer raises with a message meant for the person who ran it."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 
 class IndexerError(Exception):
     """Base class: anything the CLI reports as a clean message and a non-zero exit."""
@@ -7,6 +11,28 @@ class IndexerError(Exception):
 
 class CorpusError(IndexerError):
     """The input corpus is malformed (the message names the file and line)."""
+
+
+class CorpusErrors(CorpusError):
+    """Several problems found in one pass over a corpus, so a user fixes them all before the next run."""
+
+    CAP = 20  # listed in the message; the rest are counted
+
+    def __init__(self, problems: Sequence[CorpusError | str]) -> None:
+        self.problems = tuple(str(p) for p in problems)
+        shown = [f"  {p}" for p in self.problems[: self.CAP]]
+        more = len(self.problems) - self.CAP
+        super().__init__("\n".join([f"{len(self.problems)} problems in the corpus (nothing was written):", *shown,
+                                     *([f"  … and {more} more"] if more > 0 else [])]))
+
+    def __reduce__(self) -> tuple[type, tuple[tuple[str, ...]]]:
+        return type(self), (self.problems,)  # raised in loader worker processes: must survive pickling
+
+
+def corpus_error(problems: Sequence[CorpusError]) -> CorpusError:
+    """One problem as itself (its type says what went wrong); several as one ``CorpusErrors``."""
+    flat = [q for p in problems for q in (p.problems if isinstance(p, CorpusErrors) else (p,))]
+    return flat[0] if len(flat) == 1 and isinstance(flat[0], CorpusError) else CorpusErrors(flat)
 
 
 class UnsupportedFormatError(CorpusError):

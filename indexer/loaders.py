@@ -24,13 +24,13 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from indexer.errors import CorpusError, CorruptDocumentError, UnsupportedFormatError
+from indexer.errors import CorpusError, CorruptDocumentError, UnsupportedFormatError, corpus_error
 from indexer.formats.docx import DocxLoader
 from indexer.formats.html import HtmlLoader
 from indexer.formats.layout import FormatLoader, LoadOptions
 from indexer.formats.pdf import PdfLoader
 from indexer.formats.sheets import CsvLoader, XlsxLoader
-from indexer.types import Document
+from indexer.types import STAGES, Document
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 JSONL_SUFFIXES = (".jsonl",)
@@ -51,11 +51,15 @@ def load_corpus(paths: Iterable[str | Path], skip_empty: bool = False, show_prog
     files = [(file, root) for path in paths for file, root in _files(Path(path))]
     documents: list[Document] = []
     seen: dict[str, str] = {}
-    for doc, where in _parse_all(files, skip_empty, show_progress, workers):
+    problems: list[CorpusError] = []  # every problem, not just the first: one run shows the user all of them
+    for doc, where in _parse_all(files, skip_empty, show_progress, workers, problems):
         if doc.id in seen:
-            raise CorpusError(f"{where}: duplicate document id {doc.id!r} (first seen at {seen[doc.id]})")
+            problems.append(CorpusError(f"{where}: duplicate document id {doc.id!r} (first seen at {seen[doc.id]})"))
+            continue
         seen[doc.id] = where
         documents.append(doc)
+    if problems:
+        raise corpus_error(problems)
     if not documents:
         raise CorpusError(f"no documents found in {', '.join(map(str, paths))}")
     return documents
@@ -77,17 +81,25 @@ def _files(path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _parse_all(files: Sequence[tuple[Path, Path]], skip_empty: bool, show_progress: bool,
-               workers: int | None) -> Iterator[tuple[Document, str]]:
-    """Each file's documents in file order; PDF/DOCX/HTML/XLSX files in worker processes when there are several."""
+               workers: int | None, problems: list[CorpusError]) -> Iterator[tuple[Document, str]]:
+    """Each file's documents in file order; PDF/DOCX/HTML/XLSX files in worker processes when there are several.
+
+    A file that fails adds its error(s) to ``problems`` and parsing goes on with the next file.
+    """
     slow = [i for i, (file, _) in enumerate(files) if loader_for(file).name not in ("jsonl", "text")]
     workers = min(workers or os.cpu_count() or 1, len(slow))
-    bar = tqdm(total=len(files), unit="file", desc="parsing", disable=not show_progress)
+    bar = tqdm(total=len(files), unit="file", desc=STAGES[0], disable=not show_progress)
     parsed: dict[int, list[tuple[Document, str]]] = {}
     pages = 0
     with _pool(workers) as pool:
         futures = {i: pool.submit(load_file, *files[i], skip_empty) for i in slow}
         for i in range(len(files)):
-            parsed[i] = _result(futures[i], files[i], skip_empty) if i in futures else load_file(*files[i], skip_empty)
+            try:
+                parsed[i] = (_result(futures[i], files[i], skip_empty) if i in futures
+                             else load_file(*files[i], skip_empty))
+            except CorpusError as exc:
+                problems.append(exc)
+                parsed[i] = []
             pages += sum(int(d.metadata.get("page_count", 0)) for d, _ in parsed[i])
             bar.set_postfix_str(f"{files[i][0].name} · {pages} pages", refresh=False)
             bar.update()
@@ -190,6 +202,7 @@ def load_jsonl(file: Path, skip_empty: bool = False) -> Iterator[tuple[Document,
         lines = file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{file}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    problems: list[CorpusError] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -197,11 +210,19 @@ def load_jsonl(file: Path, skip_empty: bool = False) -> Iterator[tuple[Document,
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CorpusError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+            problems.append(CorpusError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})"))
+            continue
         if skip_empty and isinstance(obj, dict) and not str(obj.get("text") or "").strip():
             log.warning("%s: skipping document %r with empty text", where, obj.get("id"))
             continue
-        yield document_from_record(obj, where), where
+        try:
+            doc = document_from_record(obj, where)
+        except CorpusError as exc:  # every bad record of the file, not just the first
+            problems.append(exc)
+            continue
+        yield doc, where
+    if problems:
+        raise corpus_error(problems)
 
 
 def document_from_record(obj: Any, where: str) -> Document:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The labels of an index build's progress bars, in order: files (loaders), chunks, embedding, writing (build).
+STAGES = ("1/4 files", "2/4 chunks", "3/4 embedding", "4/4 writing")
+
 
 @dataclass(frozen=True)
 class Segment:

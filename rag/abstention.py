@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer.errors import IndexerError
 from indexer.index_dir import CALIBRATION_FILE
@@ -171,13 +172,14 @@ class Calibration:
 
 def calibrate(features: Callable[[Sequence[str]], list[dict[str, float]]], answerable: Sequence[str],
               unanswerable: Sequence[str], index_id: str, target: float = 0.05, folds: int = 5,
-              groups: Sequence[str] | None = None) -> Calibration:
+              groups: Sequence[str] | None = None, show_progress: bool = False) -> Calibration:
     """Fit the model on all questions, and estimate its rates out of sample with k-fold cross-validation.
 
     ``groups`` names the source of each answerable question; the threshold then meets the target in
     every group, so that many easy questions (corpus titles) cannot hide abstention on hard ones.
     """
-    x = np.array([[row[f] for f in FEATURES] for row in features([*answerable, *unanswerable])])
+    x = np.array([[row[f] for f in FEATURES] for row in _scored(features, [*answerable, *unanswerable],
+                                                                 show_progress)])
     y = np.array([1.0] * len(answerable) + [0.0] * len(unanswerable))
     coef, intercept = fit_logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
@@ -187,18 +189,32 @@ def calibrate(features: Callable[[Sequence[str]], list[dict[str, float]]], answe
     per_group = {f"false_abstention_{g}": float(np.mean(p_in[names == g] < threshold)) for g in sorted(set(names))}
     rates = {"false_abstention": float(np.mean(p[y == 1] < threshold)), **per_group,
              "correct_abstention": float(np.mean(p[y == 0] < threshold)),
-             **_cross_validated(x, y, target, folds, names), "answerable": len(answerable),
+             **_cross_validated(x, y, target, folds, names, show_progress), "answerable": len(answerable),
              "unanswerable": len(unanswerable)}
     return Calibration(tuple(float(c) for c in coef), float(intercept), threshold, index_id, target, rates)
 
 
+def _scored(features: Callable[[Sequence[str]], list[dict[str, float]]], questions: Sequence[str],
+            show_progress: bool, batch: int = 32) -> list[dict[str, float]]:
+    """The features of every question; in batches under a labelled bar (retrieval is the slow part)."""
+    if not show_progress:
+        return features(questions)
+    rows: list[dict[str, float]] = []
+    with tqdm(total=len(questions), desc="calibration: questions scored", unit="question",
+              disable=not show_progress) as bar:
+        for start in range(0, len(questions), batch):
+            rows += features(questions[start : start + batch])
+            bar.update(len(questions[start : start + batch]))
+    return rows
+
+
 def _cross_validated(x: np.ndarray, y: np.ndarray, target: float, folds: int,
-                     names: np.ndarray) -> dict[str, float]:
+                     names: np.ndarray, show_progress: bool = False) -> dict[str, float]:
     fold = np.arange(len(y)) % folds
     rng = np.random.default_rng(0)
     rng.shuffle(fold)
     abstained = np.zeros(len(y), dtype=bool)
-    for f in range(folds):
+    for f in tqdm(range(folds), desc="calibration: folds", unit="fold", disable=not show_progress):
         train, test = fold != f, fold == f
         coef, intercept = fit_logistic(x[train], y[train])
         p_train = 1.0 / (1.0 + np.exp(-(x[train] @ coef + intercept)))

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from indexer.embedding import Embedder
 from indexer.index_dir import LoadedIndex, open_index
 from rag.abstention import Calibration, calibrate
+from rag.evaluation import read_queries
 from rag.pipeline import RAGPipeline, build_generator
 from rag.settings import PROJECT_ROOT, Settings
 
@@ -36,8 +37,9 @@ def read_jsonl(path: Path, read: Callable[[Any], T], expected: str) -> list[T]:
     return rows
 
 
-def read_questions(path: Path, key: str = "question") -> list[str]:
-    return read_jsonl(path, lambda row: str(row[key]), f"a JSON object with {key!r}")
+def read_questions(path: Path) -> list[str]:
+    """The questions of a JSONL file; each line has "question" or "text" (the one reader `eval retrieval` uses)."""
+    return list(read_queries(path, require_id=False).values())
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,8 @@ class QuestionSets:
     target: float = 0.03  # the issue-13 goal: at most 3 % false abstention on everyday in-corpus questions
 
 
-def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: QuestionSets) -> Calibration:
-    # Features need only retrieval: the extractive generator keeps this cheap whatever is configured.
-    settings = settings.model_copy(update={"generator": "extractive", "abstention_coef": None, "abstention": False})
-    pipeline = RAGPipeline(index, embedder, build_generator(settings, index), settings)
+def questions(index: LoadedIndex, sets: QuestionSets) -> tuple[list[str], list[str], list[str]]:
+    """(answerable, the group of each, unanswerable): what abstention is fitted on for this index."""
     answerable = [q for path in sets.in_corpus for q in read_questions(path)]
     groups = ["questions"] * len(answerable)
     if sets.titles:
@@ -64,17 +64,26 @@ def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: Questi
     unanswerable = read_questions(sets.out_of_corpus)
     if not answerable or not unanswerable:
         raise ValueError("calibration needs both in-corpus and out-of-corpus questions")
+    return answerable, groups, unanswerable
+
+
+def fit(index: LoadedIndex, embedder: Embedder, settings: Settings, sets: QuestionSets,
+        show_progress: bool = False) -> Calibration:
+    # Features need only retrieval: the extractive generator keeps this cheap whatever is configured.
+    settings = settings.model_copy(update={"generator": "extractive", "abstention_coef": None, "abstention": False})
+    pipeline = RAGPipeline(index, embedder, build_generator(settings, index), settings)
+    answerable, groups, unanswerable = questions(index, sets)
     return calibrate(pipeline.abstention_features, answerable, unanswerable, index.index_id, sets.target,
-                     groups=groups)
+                     groups=groups, show_progress=show_progress)
 
 
-def refit(embedder: Embedder, settings: Settings, sets: QuestionSets | None = None
+def refit(embedder: Embedder, settings: Settings, sets: QuestionSets | None = None, show_progress: bool = False
           ) -> Callable[[Path, dict[str, Any]], dict[str, Any]]:
     """A finalize step for indexer.build: fit on the staged generation and store the result in it."""
     sets = sets or QuestionSets()
 
     def finalize(staged: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-        result = fit(open_index(staged, verify="none"), embedder, settings, sets)
+        result = fit(open_index(staged, verify="none"), embedder, settings, sets, show_progress)
         result.save(staged)
         log.info("calibrated generation %s: threshold %.4f", manifest["generation"], result.threshold)
         return {**manifest, "calibration": summary(result)}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ranx import Qrels, Run, evaluate
+from tqdm import tqdm
 
 from rag.protocols import Retriever
 from rag.types import Hit
@@ -16,16 +17,31 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 PRIMARY_METRIC = "ndcg@10"
 
 
-def read_queries(path: str | Path) -> dict[str, str]:
+QUESTION_KEYS = ("text", "question")  # BEIR query files say "text", question lists often "question"
+
+
+def read_queries(path: str | Path, require_id: bool = True) -> dict[str, str]:
+    """id -> question of a JSONL query file, for `eval retrieval` and `calibrate` alike.
+
+    The question is under ``text`` or ``question``; without ``require_id`` a missing id is the line number.
+    """
+    wanted = " or ".join(repr(k) for k in QUESTION_KEYS) + (" and 'id'" if require_id else "")
     queries: dict[str, str] = {}
     with Path(path).open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                    queries[str(obj["id"])] = obj["text"]
-                except (json.JSONDecodeError, KeyError) as exc:
-                    raise ValueError(f"{path}:{number}: expected a JSON object with 'id' and 'text'") from exc
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: invalid JSON ({exc.msg}); expected an object with {wanted}") \
+                    from exc
+            text = next((obj[k] for k in QUESTION_KEYS if isinstance(obj, dict) and isinstance(obj.get(k), str)),
+                        None)
+            if text is None or not text.strip() or (require_id and "id" not in obj):
+                found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+                raise ValueError(f"{path}:{number}: expected a JSON object with {wanted} (found {found})")
+            queries[str(obj.get("id", f"line-{number}"))] = text
     return queries
 
 
@@ -65,14 +81,16 @@ class RetrievalEvaluator:
         self.chunk_depth = chunk_depth
         self.batch_size = batch_size
 
-    def run(self, retriever: Retriever) -> dict[str, float]:
+    def run(self, retriever: Retriever, show_progress: bool = False) -> dict[str, float]:
         ids = list(self.queries)
         run: dict[str, dict[str, float]] = {}
-        for start in range(0, len(ids), self.batch_size):
-            batch = ids[start : start + self.batch_size]
-            results = retriever.batch_search([self.queries[q] for q in batch], top_k=self.chunk_depth)
-            for qid, hits in zip(batch, results):
-                run[qid] = collapse_to_documents(hits, self.depth) or {"__none__": 0.0}
+        with tqdm(total=len(ids), desc="queries evaluated", unit="query", disable=not show_progress) as bar:
+            for start in range(0, len(ids), self.batch_size):
+                batch = ids[start : start + self.batch_size]
+                results = retriever.batch_search([self.queries[q] for q in batch], top_k=self.chunk_depth)
+                for qid, hits in zip(batch, results):
+                    run[qid] = collapse_to_documents(hits, self.depth) or {"__none__": 0.0}
+                bar.update(len(batch))
         scores = evaluate(Qrels(self.qrels), Run(run), list(METRICS), make_comparable=True)
         return {m: round(float(scores[m]), 4) for m in METRICS} | {"queries": len(ids)}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -357,15 +357,28 @@ def make_condenser(settings: Settings, index: LoadedIndex, generator: Generator,
     return rules
 
 
-def build_generator(settings: Settings, index: LoadedIndex) -> Generator:
-    if settings.generator == "openai":
-        from rag.generators.openai_backend import OpenAIGenerator
+def _openai(settings: Settings, index: LoadedIndex) -> Generator:
+    from rag.generators.openai_backend import OpenAIGenerator
 
-        return OpenAIGenerator(settings.openai_config())
-    if settings.generator == "transformers":
-        from rag.generators.transformers_llm import TransformersGenerator
+    return OpenAIGenerator(settings.openai_config())
 
-        return TransformersGenerator(settings.llm_config())
+
+def _transformers(settings: Settings, index: LoadedIndex) -> Generator:
+    from rag.generators.transformers_llm import TransformersGenerator
+
+    return TransformersGenerator(settings.llm_config())
+
+
+def _extractive(settings: Settings, index: LoadedIndex) -> Generator:
     from rag.generators.extractive import ExtractiveGenerator, document_texts
 
     return ExtractiveGenerator(index.analyzer.tokenize, settings.extractive_config(), document_texts(index.passages))
+
+
+# The one registry of generators (setting `generator`, the CLI's --generator); backends import lazily.
+GENERATORS: dict[str, Callable[[Settings, LoadedIndex], Generator]] = {
+    "extractive": _extractive, "transformers": _transformers, "openai": _openai}
+
+
+def build_generator(settings: Settings, index: LoadedIndex) -> Generator:
+    return GENERATORS[settings.generator](settings, index)

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
                                "openvino-int8"] = "torch"
     embedding_threads: int | None = Field(None, ge=1)
     embedding_batch_size: int = Field(64, ge=1)
+    # The CLI's progress bars on stderr: auto = only when stderr is a terminal (--quiet / --progress override)
+    progress: Literal["auto", "always", "never"] = "auto"
     device: str = "cpu"
     torch_threads: int | None = None
 

@@ -17,9 +17,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_index_build_info_search_ask_eval(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "idx"
-    built = cli("index", "build", "--corpus", str(tiny_corpus), "--out", str(out))
+    built = cli("index", "build", "--corpus", str(tiny_corpus), "--out", str(out), "--progress")
     assert built.returncode == 0, built.stderr
     assert "5 documents" in built.stderr
+    # Labelled stages (forced on: stderr is no terminal here), our embedding bar, no model-loading noise.
+    for label in ("1/4 files", "2/4 chunks", "3/4 embedding", "4/4 writing", "calibration: questions scored",
+                  "calibration: folds"):
+        assert f"{label}: 100%" in built.stderr, label
+    assert "Loading weights" not in built.stderr and "Batches" not in built.stderr
 
     info = json.loads(cli("index", "info", str(out)).stdout)
     assert info["counts"]["chunks"] == 5 and info["faiss"]["type"] == "flat"
@@ -30,17 +35,20 @@ def test_index_build_info_search_ask_eval(tmp_path: Path, tiny_corpus: Path) -> 
 
     asked = cli("ask", "感冒要吃抗生素吗", "--index", str(out), "--json")
     assert asked.returncode == 0, asked.stderr
+    assert "Loading weights" not in asked.stderr and "%|" not in asked.stderr  # no bars when not a terminal
     body = json.loads(asked.stdout)
     assert body["citations"][0]["doc_id"] == "cold" and "不是医生" in body["disclaimer"]
 
     queries = tmp_path / "q.jsonl"
-    queries.write_text('{"id": "q1", "text": "高血压要少吃盐"}\n{"id": "q2", "text": "糖尿病怎么诊断"}\n',
+    # "question" (calibrate's key) works as well as "text" (BEIR's)
+    queries.write_text('{"id": "q1", "text": "高血压要少吃盐"}\n{"id": "q2", "question": "糖尿病怎么诊断"}\n',
                        encoding="utf-8")
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\thtn\t1\nq2\tdm\t1\n", encoding="utf-8")
     evaluated = cli("eval", "retrieval", "--index", str(out), "--queries", str(queries), "--qrels", str(qrels),
-                    "--mode", "hybrid", "--json")
+                    "--mode", "hybrid", "--json", "--progress")
     assert evaluated.returncode == 0, evaluated.stderr
+    assert "queries evaluated: 100%" in evaluated.stderr and "Loading weights" not in evaluated.stderr
     scores = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert set(scores) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
     assert scores["mrr@10"] == 1.0 and scores["queries"] == 2
