@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const history = []; // [{question, answer}] of this conversation, sent back with each question
+const turns = []; // [{question, answer}] of this conversation, sent back with each question
 let adminToken = "";
 
 function el(tag, attrs = {}, ...children) {
@@ -79,7 +79,7 @@ async function ask(question) {
     const response = await fetch("v1/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ question, history, stream: true, ...options() }),
+      body: JSON.stringify({ question, history: turns, stream: true, ...options() }),
     });
     if (!response.ok) throw new Error(await errorText(response));
     let final = null;
@@ -91,7 +91,7 @@ async function ask(question) {
     if (!final) throw new Error("回答中断，请重试");
     live.remove();
     renderAnswer(answer, final);
-    history.push({ question, answer: final.answer });
+    turns.push({ question, answer: final.answer });
   } catch (err) {
     showError(answer, err instanceof TypeError ? "无法连接服务器，请检查网络后重试" : err.message);
   } finally {
@@ -306,7 +306,7 @@ function init() {
     }
   });
   $("#new-chat").addEventListener("click", () => {
-    history.length = 0;
+    turns.length = 0;
     $("#log").replaceChildren();
     input.focus();
   });
