@@ -31,6 +31,7 @@ from api.common import (
     validation_message,
 )
 from api.openai_compat import add_completions_route, add_openai_routes
+from api.page import add_page_routes
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from api.security import without_paths
 from rag.live import LiveIndex, start_watcher
@@ -159,5 +160,6 @@ def create_app(settings: Settings | None = None, pipeline: RAGPipeline | None = 
     if settings.raw_completions:  # a raw-LLM proxy without triage or disclaimer: only when asked for
         add_completions_route(app, settings, get_pipeline)
     add_admin_routes(app, settings, get_live)
+    add_page_routes(app)
     edge.install(app, settings)
     return app
