@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--max-queries", nargs="*", default=[], metavar="SET=N",
                     help="at most N dev queries of SET (a seeded sample, seed 0), e.g. toyhom-qa=1200")
     ap.add_argument("--only-runs", nargs="*", help="only compute (and cache) these sets' member runs")
+    ap.add_argument("--sets", nargs="+", default=list(SETS), help="the sets to tune on (default: all three)")
     args = ap.parse_args()
     limits = {name: int(n) for name, n in (item.split("=", 1) for item in args.max_queries)}
     data: dict[str, tuple[dict[str, Prepared], dict[str, dict[str, int]], dict[str, list[str]]]] = {}
@@ -127,7 +128,7 @@ def main() -> None:
         for name in args.only_runs:
             member_runs(name, args.runs_cache, limits.get(name))
         return
-    for name in SETS:
+    for name in args.sets:
         runs = {q: prepare(m) for q, m in member_runs(name, args.runs_cache, limits.get(name)).items()}
         qrels = read_qrels(ROOT.parent / "shared/data" / name / "dev/qrels.tsv")
         qids = [q for q in runs if q in qrels]

