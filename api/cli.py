@@ -555,7 +555,49 @@ def parser() -> argparse.ArgumentParser:
                        help="fail when the index is missing (default behaviour without --build)")
     serve.add_argument("--workers", type=int, help=f"worker processes {_from(s, 'workers')}")
     serve.set_defaults(func=cmd_serve)
+    _add_train_parser(sub)
     return p
+
+
+def cmd_train_embedder(args: argparse.Namespace) -> int:
+    from indexer.train_embedder import TrainConfig, train
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available to torch")
+    config = TrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device, max_pairs=args.max_pairs,
+                         epochs=args.epochs, lora_r=args.lora_r, batch_size=args.batch_size,
+                         learning_rate=args.learning_rate,
+                         max_seq_length=args.max_seq_length, hard_negatives=not args.no_hard_negatives)
+    print(json.dumps(train(config), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _add_train_parser(sub: Any) -> None:
+    train = sub.add_parser("train", help="train models").add_subparsers(dest="train_command", required=True)
+    emb = train.add_parser("embedder", help="LoRA-tune the e5 embedder on query/passage pairs (writes DIR/adapter)")
+    emb.add_argument("--data", required=True, type=Path, help="training data folder (with retrieval/*.jsonl)")
+    emb.add_argument("--out", required=True, type=Path, help="output folder")
+    emb.add_argument("--seed", type=int, default=0)
+    emb.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    emb.add_argument("--max-pairs", dest="max_pairs", type=_positive_int, help="total pairs (default: 4,000)")
+    emb.add_argument("--epochs", type=float, default=1.0)
+    emb.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8)
+    emb.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=32)
+    emb.add_argument("--learning-rate", dest="learning_rate", type=float, default=3e-4)
+    emb.add_argument("--max-seq-length", dest="max_seq_length", type=_positive_int, default=64,
+                     help="tokens per text (the training texts are short; 64 keeps a CPU run short)")
+    emb.add_argument("--no-hard-negatives", action="store_true", help="in-batch negatives only (no mining)")
+    emb.set_defaults(func=cmd_train_embedder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

