@@ -4,8 +4,10 @@ Per worker count: throughput, p50/p99 and status counts (200, 503 busy, 429, err
 /v1/ask; RSS and PSS of every worker process (PSS, from /proc/PID/smaps_rollup, splits shared pages between
 the processes that map them: the honest per-worker figure when the index is memory-mapped); and the
 memory-growth check: RSS after each of 10 runs of mixed /v1/ask + /v1/search load at 16 clients (it
-plateaus when RSS after run 10 is within 5 % of RSS after run 2). ``--compare-mmap`` starts the server
-once more with ``CHIMED_RAG_INDEX_MMAP=false`` to show what the mapping saves. ``--versus-langchain``
+plateaus when RSS after run 10 is within 5 % of RSS after run 2). ``--compare-mmap N`` starts N workers
+once more with ``CHIMED_RAG_INDEX_MMAP=false`` to show what the mapping saves (vs the same warm-up).
+``--index-memory N`` (no server, no model): N processes each open the index, mapped and not, and search it
+once; their RSS/PSS is what the index itself costs per worker. ``--versus-langchain``
 measures the default configuration over HTTP (hybrid /v1/search p50, one client, each held-apart dev query
 once, no query-cache hits) against the LangChain ensemble in this process, interleaved query by query.
 
@@ -157,19 +159,52 @@ def run(index: Path, workers: int, clients: list[int], seconds: float, growth_ru
         server.wait(timeout=60)
 
 
-def compare_mmap(index: Path, workers: int) -> dict[str, Any]:
-    """Memory per worker after warm-up with the index mapped (default) and loaded into each process."""
-    out: dict[str, Any] = {"workers": workers}
-    for mmap in ("true", "false"):
-        server, base, proc = started(index, workers, {"CHIMED_RAG_INDEX_MMAP": mmap})
-        try:
-            warm_up(base, workers, questions())
-            memory = worker_memory(proc)
-            out[f"mmap_{mmap}"] = {"per_worker": memory, "total_rss_mb": total(memory, "rss_mb"),
-                                   "total_pss_mb": total(memory, "pss_mb")}
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+def unmapped_memory(index: Path, workers: int) -> dict[str, Any]:
+    """Memory per worker after the same warm-up with ``CHIMED_RAG_INDEX_MMAP=false`` (each worker loads its
+    own copy of the vectors and the BM25 matrix), to set beside the mapped default of :func:`run`."""
+    server, base, proc = started(index, workers, {"CHIMED_RAG_INDEX_MMAP": "false"})
+    try:
+        warm_up(base, workers, questions())
+        memory = worker_memory(proc)
+        return {"workers": workers, "per_worker": memory, "total_rss_mb": total(memory, "rss_mb"),
+                "total_pss_mb": total(memory, "pss_mb")}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _open_and_search(index: str, mmap: bool, ready: Any, done: Any) -> None:
+    import numpy as np
+
+    from indexer.index_dir import open_index
+
+    loaded = open_index(index, verify="full", mmap=mmap)
+    loaded.dense.search(np.ones((1, int(loaded.manifest["embedding"]["dimension"])), dtype=np.float32), 10)
+    loaded.sparse.search(loaded.analyzer.tokenize("高血压吃什么药"), 10)
+    ready.set()
+    done.wait()
+
+
+def index_memory(index: Path, processes: int) -> dict[str, Any]:
+    """What the index alone costs per process, mapped and loaded (no encoder, no server)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out: dict[str, Any] = {"processes": processes}
+    for mmap in (True, False):
+        done = ctx.Event()
+        ready = [ctx.Event() for _ in range(processes)]
+        procs = [ctx.Process(target=_open_and_search, args=(str(index), mmap, r, done)) for r in ready]
+        for p in procs:
+            p.start()
+        for r in ready:
+            r.wait(600)
+        memory = [memory_mb(p.pid) for p in procs]  # type: ignore[arg-type]
+        done.set()
+        for p in procs:
+            p.join(60)
+        out[f"mmap_{str(mmap).lower()}"] = {"per_process": memory, "total_pss_mb": total(memory, "pss_mb"),
+                                            "total_rss_mb": total(memory, "rss_mb")}
     out["pss_saved_mb"] = round(out["mmap_false"]["total_pss_mb"] - out["mmap_true"]["total_pss_mb"], 1)
     return out
 
@@ -244,6 +279,7 @@ def main() -> None:
     p.add_argument("--growth-seconds", type=float, default=20.0)
     p.add_argument("--compare-mmap", type=int, default=0, metavar="WORKERS",
                    help="also start WORKERS workers with and without the mapped index (0: skip)")
+    p.add_argument("--index-memory", type=int, default=0, metavar="PROCESSES")
     p.add_argument("--versus-langchain", metavar="DATASET")
     p.add_argument("--langchain-queries", type=int, default=300)
     p.add_argument("--out", type=Path)
@@ -251,13 +287,18 @@ def main() -> None:
     began = time.perf_counter()
     results: dict[str, Any] = {"machine": machine_info(), "index": args.index.name, "args": vars(args) | {
         "index": str(args.index), "out": str(args.out)}}
+    if args.index_memory:
+        results["index_memory"] = index_memory(args.index, args.index_memory)
     if args.versus_langchain:
         results["versus_langchain"] = versus_langchain(args.index, args.versus_langchain, args.langchain_queries)
-    if args.compare_mmap:
-        results["mmap"] = compare_mmap(args.index, args.compare_mmap)
     results["scale"] = [run(args.index, w, args.clients, args.seconds,
                             args.growth_runs if w in args.growth_workers else 0, args.growth_seconds)
-                        for w in args.workers]
+                        for w in args.workers if w > 0]
+    if args.compare_mmap:
+        mapped = next((r["memory_after_warmup"] for r in results["scale"] if r["workers"] == args.compare_mmap), [])
+        unmapped = unmapped_memory(args.index, args.compare_mmap)
+        results["mmap"] = {"mapped_total_pss_mb": total(mapped, "pss_mb"), "unmapped": unmapped,
+                           "pss_saved_mb": round(unmapped["total_pss_mb"] - total(mapped, "pss_mb"), 1)}
     results["total_s"] = round(time.perf_counter() - began, 1)
     text = json.dumps(results, ensure_ascii=False, indent=1)
     print(text)

@@ -37,6 +37,10 @@ def test_auto_uses_openvino_int8_when_it_loads(embedder: SentenceTransformerEmbe
     auto = SentenceTransformerEmbedder(replace(embedder.config, backend="auto"))
     assert auto.backend == FAST_BACKEND and auto.fallback_reason is None
     assert auto.describe()["backend"] == FAST_BACKEND and "quantization" in auto.describe()
+    assert auto._model is None  # the torch weights are dropped once the exported encoder is up
+    assert auto.dimension == embedder.dimension and auto.describe()["query_prompt"] == "query: "
+    cosine = np.sum(auto.embed_queries(TEXTS) * embedder.embed_queries(TEXTS), axis=1)
+    assert cosine.min() > 0.99
 
 
 def test_auto_falls_back_to_torch_with_a_warning(no_openvino: None, embedder: SentenceTransformerEmbedder,
