@@ -116,7 +116,8 @@ def total(memory: list[dict[str, float]], key: str) -> float:
 
 
 def started(index: Path, workers: int, env: dict[str, str] | None = None) -> tuple[Any, str, psutil.Process]:
-    server, base = start_server(index, "auto", workers=workers,
+    # N workers load N encoders at once: on a loaded 2-core box that takes minutes.
+    server, base = start_server(index, "auto", workers=workers, timeout_s=180 + 240 * workers,
                                 extra_env={"CHIMED_RAG_AUDIT_SECRET": "bench"} | (env or {}))
     return server, base, psutil.Process(server.pid)
 
@@ -291,9 +292,12 @@ def main() -> None:
         results["index_memory"] = index_memory(args.index, args.index_memory)
     if args.versus_langchain:
         results["versus_langchain"] = versus_langchain(args.index, args.versus_langchain, args.langchain_queries)
-    results["scale"] = [run(args.index, w, args.clients, args.seconds,
-                            args.growth_runs if w in args.growth_workers else 0, args.growth_seconds)
-                        for w in args.workers if w > 0]
+    results["scale"] = []
+    for w in (w for w in args.workers if w > 0):
+        results["scale"].append(run(args.index, w, args.clients, args.seconds,
+                                    args.growth_runs if w in args.growth_workers else 0, args.growth_seconds))
+        if args.out:  # what is done survives a later part that fails
+            args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if args.compare_mmap:
         mapped = next((r["memory_after_warmup"] for r in results["scale"] if r["workers"] == args.compare_mmap), [])
         unmapped = unmapped_memory(args.index, args.compare_mmap)
