@@ -43,14 +43,19 @@ def _progress(args: argparse.Namespace, settings: Settings) -> bool:
     return mode == "always" or (mode == "auto" and sys.stderr.isatty())
 
 
-def _embedder(settings: Settings) -> Any:
+def _embedder(settings: Settings, index_dir: Path | None = None) -> Any:
+    """``index_dir``: an existing index whose recorded encoder the "auto" backend follows."""
     from indexer.embedding import SentenceTransformerEmbedder
+    from indexer.index_dir import MANIFEST
 
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    return SentenceTransformerEmbedder(settings.embedder_config())
+    built = None
+    if index_dir is not None and (Path(index_dir) / MANIFEST).is_file():
+        built = json.loads((Path(index_dir) / MANIFEST).read_text("utf-8")).get("embedding")
+    return SentenceTransformerEmbedder(settings.embedder_config(built))
 
 
 def _finalize(args: argparse.Namespace, settings: Settings, embedder: Any, show_progress: bool = False) -> Any:
@@ -101,7 +106,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     progress = _progress(args, settings)
     documents = load_corpus(args.paths, show_progress=progress)  # input errors before anything is written
     start = time.perf_counter()
-    embedder = _embedder(settings)
+    embedder = _embedder(settings, settings.index_dir)
     manifest = add_documents(settings.index_dir, documents, embedder, show_progress=progress,
                              finalize=_finalize(args, settings, embedder, progress), store=settings.store_config())
     _report("updated", manifest, settings.index_dir, start)
@@ -113,7 +118,7 @@ def cmd_index_delete(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     start = time.perf_counter()
-    embedder = _embedder(settings)
+    embedder = _embedder(settings, settings.index_dir)
     manifest = delete_documents(settings.index_dir, args.doc_ids, embedder,
                                 finalize=_finalize(args, settings, embedder), store=settings.store_config())
     _report("updated", manifest, settings.index_dir, start)
@@ -197,8 +202,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     index = open_index(settings.index_dir, verify="full", store=settings.store_config())
-    embedder = _embedder(settings)
-    check_embedding(index.manifest, embedder.describe())
+    embedder = _embedder(settings, index.path)
+    check_embedding(index.manifest, embedder.describe(), embedder.fallback_reason)
     sets = QuestionSets(tuple(args.in_corpus), args.out_of_corpus, args.titles, args.target)
     result = fit(index, embedder, settings, sets, show_progress=_progress(args, settings))
     if args.out:
@@ -281,8 +286,8 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     index = open_index(args.index, store=settings.store_config())
     from indexer.index_dir import check_embedding
 
-    embedder = _embedder(settings)
-    check_embedding(index.manifest, embedder.describe())
+    embedder = _embedder(settings, index.path)
+    check_embedding(index.manifest, embedder.describe(), embedder.fallback_reason)
     # The same query-side normalisation as the pipeline (CHIMED_RAG_COLLOQUIAL= turns it off).
     normaliser = load_normaliser(settings.colloquial)
     retriever = make_retrievers(index, embedder, settings.hybrid_config(), normaliser)[args.mode]

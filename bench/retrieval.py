@@ -27,7 +27,8 @@ log = logging.getLogger("bench")
 
 def embedder(backend: str, threads: int | None = None) -> SentenceTransformerEmbedder:
     # The query cache spares re-encoding between quality runs; latency clears it before every query.
-    config = replace(Settings().embedder_config(), backend=backend, query_cache_size=8192, threads=threads)
+    config = replace(Settings().embedder_config(), backend=backend, fallback=False, query_cache_size=8192,
+                     threads=threads)
     return SentenceTransformerEmbedder(config)
 
 

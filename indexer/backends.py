@@ -45,7 +45,8 @@ class StoreBackend(Protocol):
     def create(self, dimension: int, faiss: FaissConfig, bm25: BM25Config, size_hint: int,
                embedding: dict[str, Any]) -> Stores: ...
 
-    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config) -> Stores: ...
+    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config,
+             mmap: bool = False) -> Stores: ...
 
     def write(self, stores: Stores, writes: Writes) -> None: ...
 
@@ -59,8 +60,10 @@ class FaissBackend:
                embedding: dict[str, Any]) -> Stores:
         return Stores(FaissStore.empty(dimension, faiss, size_hint), BM25Store({}, bm25))
 
-    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config) -> Stores:
-        return Stores(FaissStore.load(root, faiss), BM25Store.load(root / BM25_DIR, bm25))
+    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config,
+             mmap: bool = False) -> Stores:
+        # Generation files are never rewritten (a new generation is a new folder), so mapping them is safe.
+        return Stores(FaissStore.load(root, faiss, mmap=mmap), BM25Store.load(root / BM25_DIR, bm25, mmap=mmap))
 
     def write(self, stores: Stores, writes: Writes) -> None:
         stores.dense.delete(writes.gone)
@@ -88,7 +91,8 @@ class MilvusBackend:
 
         return self._stores(MilvusCollection.create(self.config, dimension, embedding))
 
-    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config) -> Stores:
+    def open(self, root: Path, manifest: dict[str, Any], faiss: FaissConfig, bm25: BM25Config,
+             mmap: bool = False) -> Stores:
         from indexer.milvus_store import MilvusCollection
 
         built = manifest_store(manifest)

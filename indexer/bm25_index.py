@@ -1,4 +1,4 @@
-"""BM25 over the Chinese analyzer, backed by bm25s; built once, saved, memory-loaded at query time."""
+"""BM25 over the Chinese analyzer, backed by bm25s; built once, saved, memory-mapped at query time."""
 
 from __future__ import annotations
 
@@ -37,8 +37,10 @@ class BM25Index:
         self._model.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path) -> BM25Index:
-        return cls(bm25s.BM25.load(str(directory), mmap=False, show_progress=False))
+    def load(cls, directory: Path, mmap: bool = False) -> BM25Index:
+        """``mmap``: the score matrix (CSC arrays) is mapped read-only, shared by every process serving the
+        generation; the model is never changed after loading (a write rebuilds it, see ``BM25Store``)."""
+        return cls(bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False))
 
     @property
     def size(self) -> int:

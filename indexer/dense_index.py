@@ -62,8 +62,12 @@ def save_faiss(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
-def load_faiss(path: Path, config: FaissConfig | None = None) -> faiss.Index:
-    index = faiss.read_index(str(path))
+def load_faiss(path: Path, config: FaissConfig | None = None, mmap: bool = False) -> faiss.Index:
+    """``mmap``: map the stored vectors / codes read-only from the file instead of copying them, so every
+    process serving the same generation shares one copy in the page cache (faiss ``IO_FLAG_MMAP_IFC``:
+    flat and HNSW storage, IVF lists). A mapped index cannot be written to (faiss aborts the process):
+    :class:`indexer.stores.FaissStore` re-reads it owned before its first write."""
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
     config = config or FaissConfig()
     # Search-time knobs are not always persisted; set them from the configuration.
     if isinstance(index, faiss.IndexHNSW):

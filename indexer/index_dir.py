@@ -304,10 +304,20 @@ class LoadedIndex:
         return local
 
 
-def check_embedding(manifest: dict[str, Any], embedding: dict[str, Any]) -> None:
-    """Refuse an index built with another embedding model, dimension or encoder backend."""
+def check_embedding(manifest: dict[str, Any], embedding: dict[str, Any], fallback: str | None = None) -> None:
+    """Refuse an index built with another embedding model, dimension or encoder backend.
+
+    ``fallback``: why the encoder fell back from the index's backend to torch (the "auto" setting): then a
+    backend or quantisation difference only warns. Same model and weights, so int8 passages and fp32 queries
+    still match (cosine 0.999 between the two encoders' vectors), but the index should be rebuilt or the
+    runtime installed."""
     built = manifest["embedding"]
     for key in ("model", "dimension", "backend", "quantization"):
+        if fallback and key in ("backend", "quantization"):
+            if built.get(key) != embedding.get(key):
+                log.warning("index was built with embedding %s %r but queries are encoded with %r (%s)", key,
+                            built.get(key), embedding.get(key), fallback)
+            continue
         if key in embedding and built.get(key) != embedding[key]:
             raise ModelMismatchError(
                 f"index was built with embedding {key} {built.get(key)!r} but {embedding[key]!r} is configured; "
@@ -333,8 +343,13 @@ def bm25_config(manifest: dict[str, Any]) -> BM25Config:
 
 
 def open_index(directory: str | Path, faiss_config: FaissConfig | None = None,
-               verify: Verify = "size", store: StoreConfig | None = None, strict: bool = False) -> LoadedIndex:
+               verify: Verify = "size", store: StoreConfig | None = None, strict: bool = False,
+               mmap: bool = False) -> LoadedIndex:
     """Open the live generation; ``verify``: file sizes (cheap, default), ``full`` hashes, or ``none``.
+
+    ``mmap``: FAISS vectors and the bm25s matrix are mapped read-only from the generation's files (the
+    server's choice: N workers share one copy). Verification reads the same files first, so what is mapped
+    is what was hashed; files of a generation are never rewritten in place, only new generations written.
 
     ``store``: how this process reaches a shared store (default: the CHIMED_RAG_MILVUS_* environment).
     ``strict``: a shared store must hold exactly this generation's chunks (writers and ``index verify``);
@@ -348,7 +363,7 @@ def open_index(directory: str | Path, faiss_config: FaissConfig | None = None,
     passages = read_chunks(root / CHUNKS)
     try:
         stores = backend_for(manifest, store).open(root, manifest, faiss_config or FaissConfig(**manifest["faiss"]),
-                                                   bm25_config(manifest))
+                                                   bm25_config(manifest), mmap=mmap)
     except ValueError as exc:  # an unknown store type or bad connection settings
         raise IndexFormatError(f"{root}: {exc}") from exc
     analyzer = load_analyzer(root, manifest)

@@ -87,8 +87,21 @@ def _check_new(ids: Sequence[str], present: Iterable[str]) -> None:
 class FaissStore:
     """FAISS ``IndexIDMap2`` over flat / HNSW / IVF-PQ, ids from :func:`chunk_key`."""
 
-    def __init__(self, index: faiss.IndexIDMap2, ids: dict[int, str], config: FaissConfig) -> None:
+    def __init__(self, index: faiss.IndexIDMap2, ids: dict[int, str], config: FaissConfig,
+                 mapped_from: Path | None = None) -> None:
         self._index, self._ids, self.config = index, ids, config
+        self._mapped_from = mapped_from  # the (never rewritten) generation file the vectors are mapped from
+
+    @property
+    def mapped(self) -> bool:
+        return self._mapped_from is not None
+
+    def _own(self) -> None:
+        """Before a write: faiss cannot grow or shrink a mapped index, so read the same file into memory."""
+        if self._mapped_from is not None:
+            index = load_faiss(self._mapped_from, self.config)
+            assert isinstance(index, faiss.IndexIDMap2)
+            self._index, self._mapped_from = index, None
 
     @classmethod
     def empty(cls, dimension: int, config: FaissConfig | None = None, size_hint: int = 0) -> FaissStore:
@@ -104,6 +117,7 @@ class FaissStore:
         if not len(ids):
             return
         _check_new(ids, self._ids.values())
+        self._own()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.array([chunk_key(i) for i in ids], dtype=np.int64)
         if len(set(keys.tolist()) | set(self._ids)) != len(keys) + len(self._ids):
@@ -120,6 +134,7 @@ class FaissStore:
         keys = [k for k in (chunk_key(i) for i in ids) if k in self._ids]
         if not keys:
             return
+        self._own()
         if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW):
             self._rebuild_without(set(keys))  # HNSW graphs cannot drop nodes: re-add the survivors
         else:
@@ -159,10 +174,11 @@ class FaissStore:
         (directory / DENSE_IDS).write_text(json.dumps([self._ids[k] for k in keys], ensure_ascii=False), "utf-8")
 
     @classmethod
-    def load(cls, directory: Path, config: FaissConfig | None = None) -> FaissStore:
+    def load(cls, directory: Path, config: FaissConfig | None = None, mmap: bool = False) -> FaissStore:
+        """``mmap``: vectors stay in the file (shared page cache across worker processes); see ``load_faiss``."""
         path, ids_path = directory / DENSE_FILE, directory / DENSE_IDS
         try:
-            index = load_faiss(path, config)
+            index = load_faiss(path, config, mmap=mmap)
         except RuntimeError as exc:  # faiss reports truncation/garbage as a C++ exception text
             raise IndexFormatError(f"{path}: unreadable FAISS file ({str(exc).splitlines()[0][:120]})") from exc
         if not isinstance(index, faiss.IndexIDMap2):
@@ -174,7 +190,7 @@ class FaissStore:
         keys = faiss.vector_to_array(index.id_map).tolist()
         if len(ids) != len(keys) or any(chunk_key(i) != k for i, k in zip(ids, keys)):
             raise IndexFormatError(f"{ids_path}: chunk ids do not match the vectors in {path.name}")
-        return cls(index, dict(zip(keys, ids)), config or FaissConfig())
+        return cls(index, dict(zip(keys, ids)), config or FaissConfig(), path if mmap else None)
 
 
 def _inner_index(dimension: int, config: FaissConfig, size_hint: int) -> faiss.Index:
@@ -269,7 +285,7 @@ class BM25Store:
         model.save(directory)
 
     @classmethod
-    def load(cls, directory: Path, config: BM25Config | None = None) -> BM25Store:
+    def load(cls, directory: Path, config: BM25Config | None = None, mmap: bool = False) -> BM25Store:
         path = directory / BM25_IDS
         try:
             order = json.loads(path.read_text("utf-8"))
@@ -278,7 +294,7 @@ class BM25Store:
         if not isinstance(order, list) or len(set(order)) != len(order):
             raise IndexFormatError(f"{path}: not a list of distinct chunk ids")
         try:
-            model = BM25Index.load(directory)
+            model = BM25Index.load(directory, mmap=mmap)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexFormatError(f"{directory}: unreadable bm25s files ({exc})") from exc
         if model.size != len(order):

@@ -55,9 +55,10 @@ class LiveIndex:
 
     @classmethod
     def open(cls, settings: Settings) -> LiveIndex:
-        index = open_index(settings.index_dir, verify="full", store=settings.store_config())
-        embedder = SentenceTransformerEmbedder(settings.embedder_config())
-        check_embedding(index.manifest, embedder.describe())
+        index = open_index(settings.index_dir, verify="full", store=settings.store_config(),
+                           mmap=settings.index_mmap)
+        embedder = SentenceTransformerEmbedder(settings.embedder_config(index.manifest["embedding"]))
+        check_embedding(index.manifest, embedder.describe(), embedder.fallback_reason)
         return cls(RAGPipeline(index, embedder, build_generator(settings, index), settings), settings)
 
     @property
@@ -81,8 +82,10 @@ class LiveIndex:
             if target == current.index.path and not force:
                 return self._result("unchanged", current)
             try:
-                index = open_index(self.settings.index_dir, verify="full", store=self.settings.store_config())
-                check_embedding(index.manifest, self.embedder.describe())
+                index = open_index(self.settings.index_dir, verify="full", store=self.settings.store_config(),
+                                   mmap=self.settings.index_mmap)
+                check_embedding(index.manifest, self.embedder.describe(),
+                                getattr(self.embedder, "fallback_reason", None))
                 fresh = RAGPipeline(index, self.embedder, self._generator_for(index), self.settings)
                 fresh.audit.listeners.extend(current.audit.listeners)  # e.g. the metrics' answer counter
             except (IndexerError, OSError, ValueError) as exc:

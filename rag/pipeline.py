@@ -112,9 +112,10 @@ class RAGPipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:
-        index = open_index(settings.index_dir, verify="full", store=settings.store_config())
-        embedder = SentenceTransformerEmbedder(settings.embedder_config())
-        check_embedding(index.manifest, embedder.describe())
+        index = open_index(settings.index_dir, verify="full", store=settings.store_config(),
+                           mmap=settings.index_mmap)
+        embedder = SentenceTransformerEmbedder(settings.embedder_config(index.manifest["embedding"]))
+        check_embedding(index.manifest, embedder.describe(), embedder.fallback_reason)
         return cls(index, embedder, build_generator(settings, index), settings)
 
     def _triage(self) -> Triage:

