@@ -588,20 +588,31 @@ def _positive_int(text: str) -> int:
 
 
 def _add_train_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="train models").add_subparsers(dest="train_command", required=True)
-    emb = train.add_parser("embedder", help="LoRA-tune the e5 embedder on query/passage pairs (writes DIR/adapter)")
-    emb.add_argument("--data", required=True, type=Path, help="training data folder (with retrieval/*.jsonl)")
-    emb.add_argument("--out", required=True, type=Path, help="output folder")
-    emb.add_argument("--seed", type=int, default=0)
-    emb.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    def command(group: Any, name: str, help: str, *examples: str) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=help, description=help, epilog=_examples(*examples),
+                                formatter_class=_HelpFormatter)
+
+    train_parser = command(sub, "train", "train models (offline; ship the small artefact, never the data)",
+                           "chimed-rag train embedder --data ../shared/data/train --out /tmp/e5-med")
+    train = train_parser.add_subparsers(dest="train_command", required=True, metavar="MODEL")
+    emb = command(train, "embedder", "LoRA-tune the e5 embedder on query/passage pairs (writes DIR/adapter)",
+                  "chimed-rag train embedder --data ../shared/data/train --out /tmp/e5-med --max-pairs 4000",
+                  "chimed-rag train embedder --data ../shared/data/train --out /tmp/e5-med --device cuda --epochs 2")
+    emb.add_argument("--data", required=True, type=Path, metavar="DIR",
+                     help="training data folder with retrieval/*.jsonl (required)")
+    emb.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (required)")
+    emb.add_argument("--seed", type=int, default=0, help="seed of the pair sample, mining and training")
+    emb.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     emb.add_argument("--max-pairs", dest="max_pairs", type=_positive_int, help="total pairs (default: 4,000)")
-    emb.add_argument("--epochs", type=float, default=1.0)
-    emb.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8)
-    emb.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=32)
-    emb.add_argument("--learning-rate", dest="learning_rate", type=float, default=3e-4)
+    emb.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs")
+    emb.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8, help="LoRA rank")
+    emb.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=32,
+                     help="pairs per step (each pair's passage is a negative for the others)")
+    emb.add_argument("--learning-rate", dest="learning_rate", type=float, default=3e-4, help="AdamW learning rate")
     emb.add_argument("--max-seq-length", dest="max_seq_length", type=_positive_int, default=64,
                      help="tokens per text (the training texts are short; 64 keeps a CPU run short)")
-    emb.add_argument("--no-hard-negatives", action="store_true", help="in-batch negatives only (no mining)")
+    emb.add_argument("--no-hard-negatives", action="store_true",
+                     help="in-batch negatives only (default: one mined hard negative per pair)")
     emb.set_defaults(func=cmd_train_embedder)
 
 
