@@ -138,9 +138,31 @@ class FaissStore:
         if isinstance(faiss.downcast_index(self._index.index), faiss.IndexHNSW):
             self._rebuild_without(set(keys))  # HNSW graphs cannot drop nodes: re-add the survivors
         else:
-            self._index.remove_ids(faiss.IDSelectorBatch(np.array(keys, dtype=np.int64)))
+            self._remove(np.array(keys, dtype=np.int64))
         for key in keys:
             del self._ids[key]
+
+    def _remove(self, keys: np.ndarray) -> None:
+        """Remove ``keys`` from a flat or IVF index behind the id map.
+
+        ``IndexIDMap2.remove_ids`` compacts its id map as if the inner index renumbered its rows the way a flat
+        index does; an IVF index keeps its rows' old numbers, so without renumbering every later hit of an IVF-PQ
+        index would carry another chunk's id."""
+        positions = faiss.vector_to_array(self._index.id_map)
+        survivors = ~np.isin(positions, keys)
+        self._index.remove_ids(faiss.IDSelectorBatch(keys))
+        inner = faiss.downcast_index(self._index.index)
+        if not isinstance(inner, faiss.IndexIVF):
+            return
+        renumbered = (np.cumsum(survivors) - 1).astype(np.int64)  # old row number -> row number among survivors
+        lists = inner.invlists
+        for number in range(inner.nlist):
+            size = lists.list_size(number)
+            if size:
+                rows = faiss.rev_swig_ptr(lists.get_ids(number), size)  # a writable view of the list's row ids
+                rows[:] = renumbered[rows]
+        if inner.direct_map.type != faiss.DirectMap.NoMap:
+            inner.make_direct_map(True)
 
     def _rebuild_without(self, gone: set[int]) -> None:
         keys, vectors = self.vectors()
