@@ -1,7 +1,8 @@
 """Retrieval quality on the shared dev sets, through ``chimed-rag eval retrieval --json``.
 
 Expected scores are data (tests/expected/retrieval.yaml); a move of more than 0.01 on any metric fails, up or
-down, so that an improvement is recorded in the YAML, not only guarded against. Indexes are built once per run (and cached on disk across runs) by the dev_index fixture.
+down, so that an improvement is recorded in the YAML, not only guarded against. Indexes are built once per run
+(and cached on disk across runs) by the dev_index fixture.
 """
 
 from __future__ import annotations
