@@ -21,7 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from indexer.build import BuildConfig, build_index
-from indexer.embedding import EmbedderConfig, SentenceTransformerEmbedder
+from indexer.embedding import FAST_BACKEND, EmbedderConfig, SentenceTransformerEmbedder
 from indexer.index_dir import LoadedIndex, open_index
 from rag.settings import PROJECT_ROOT, Settings
 
@@ -110,7 +110,14 @@ def corpus_index(embedder: SentenceTransformerEmbedder) -> LoadedIndex:
 
 
 @pytest.fixture(scope="session")
-def dev_index(embedder: SentenceTransformerEmbedder):
+def fast_embedder(model_cache: Path) -> SentenceTransformerEmbedder:
+    """The embedder a new index gets by default (``auto``: openvino-int8), strict: a broken runtime fails."""
+    return SentenceTransformerEmbedder(EmbedderConfig(cache_dir=str(model_cache), backend=FAST_BACKEND))
+
+
+@pytest.fixture(scope="session")
+def dev_index(fast_embedder: SentenceTransformerEmbedder):
+    """The dev-set indexes as a user's default build makes them (openvino-int8, a third of torch's build time)."""
     built: dict[str, LoadedIndex] = {}
 
     def get(name: str) -> LoadedIndex:
@@ -119,7 +126,7 @@ def dev_index(embedder: SentenceTransformerEmbedder):
             # Dev sets are indexed without the shipped medical lexicon, as a user's own corpus would be;
             # kuake-qtr has one record with empty text, which is skipped.
             config = BuildConfig(skip_empty=True)
-            built[name] = cached_index(name, [corpus], embedder, config)
+            built[name] = cached_index(name, [corpus], fast_embedder, config)
         return built[name]
 
     return get

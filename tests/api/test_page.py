@@ -204,3 +204,38 @@ def test_knowledge_base_upload_and_delete_with_the_admin_token(driver: webdriver
     WebDriverWait(driver, 120).until(lambda _: "已删除" in msg.text or "失败" in msg.text)
     assert "已删除" in msg.text, msg.text
     assert not [r for r in driver.find_elements(By.CSS_SELECTOR, "#kb-docs tbody tr") if "痛风须知" in r.text]
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_corpus: Path, embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server as `make serve` runs it: a calibrated index (abstention on) and no admin token."""
+    from indexer.build import build_index
+    from rag.calibration import refit
+    from rag.settings import Settings
+
+    folder = tmp_path_factory.mktemp("page-plain")
+    build_index([tiny_corpus], folder / "index", embedder, finalize=refit(embedder, Settings()))
+    env = {"CHIMED_RAG_AUDIT_SECRET_FILE": str(folder / "audit.key")}
+    with running_server(folder / "index", folder / "server.log", env) as url:
+        yield url
+
+
+def test_an_unanswerable_question_shows_the_abstention_and_what_to_do(driver: webdriver.Chrome,
+                                                                      plain: str) -> None:
+    open_page(driver, plain)
+    answer = ask(driver, "痛风发作时吃什么药止痛")  # the five-document corpus says nothing about gout
+    note = answer.find_element(By.CSS_SELECTOR, ".abstain")
+    assert note.get_attribute("role") == "note"
+    assert "参考资料中没有" in note.text and "咨询医生" in note.text
+    assert not answer.find_elements(By.CSS_SELECTOR, ".text .cite")  # no answer pretending to be grounded
+    assert "不能替代" in answer.find_element(By.CSS_SELECTOR, ".disclaimer").text
+    assert no_horizontal_scroll(driver)
+    shot(driver, "09-abstention")
+
+
+def test_no_knowledge_base_entry_without_an_admin_token(driver: webdriver.Chrome, plain: str) -> None:
+    open_page(driver, plain)
+    ask(driver, "感冒怎么处理？")  # the page is up and answering before the entry is judged absent
+    assert not driver.find_element(By.ID, "kb-open").is_displayed()
+    assert not driver.find_element(By.ID, "kb-body").is_displayed()
+    assert driver.execute_script("return document.getElementById('kb-open').hidden") is True

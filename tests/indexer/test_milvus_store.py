@@ -56,7 +56,7 @@ def test_stores_implement_the_seam(milvus_cmeie: LoadedIndex) -> None:
 
 @pytest.mark.slow
 def test_cmeie_dev_ndcg_matches_faiss_in_every_mode(milvus_cmeie: LoadedIndex, dev_index: Any,
-                                                    embedder: SentenceTransformerEmbedder,
+                                                    fast_embedder: SentenceTransformerEmbedder,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     data = shared_data() / "cmeie-qa" / "dev"
     # Every 4th dev query (421 of 1,683) over the whole corpus, at the production fusion depth (100
@@ -65,8 +65,8 @@ def test_cmeie_dev_ndcg_matches_faiss_in_every_mode(milvus_cmeie: LoadedIndex, d
     queries = dict(list(read_queries(data / "queries.jsonl").items())[::4])
     evaluator = RetrievalEvaluator(queries, read_qrels(data / "qrels.tsv"), chunk_depth=100)
     hybrid = Settings().hybrid_config()
-    faiss_r = make_retrievers(dev_index("cmeie-qa"), embedder, hybrid)
-    milvus_r = make_retrievers(milvus_cmeie, embedder, hybrid)
+    faiss_r = make_retrievers(dev_index("cmeie-qa"), fast_embedder, hybrid)
+    milvus_r = make_retrievers(milvus_cmeie, fast_embedder, hybrid)
     measured = {mode: (evaluator.run(faiss_r[mode])["ndcg@10"], evaluator.run(milvus_r[mode])["ndcg@10"])
                 for mode in ("bm25", "dense", "hybrid")}
     with capsys.disabled():
