@@ -30,7 +30,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "triage_model.json"
 SIGNAL = "possible_red_flag"
 # The labelled case files (tests/data/) the shipped model is fitted on; blind sets B and E are never among them.
 TRAINING_SETS = ("triage.jsonl", "triage_blind_a.jsonl", "triage_batch_c.jsonl", "triage_batch_d.jsonl",
-                 "triage_batch_f.jsonl", "triage_batch_g.jsonl", "triage_batch_i.jsonl")
+                 "triage_batch_f.jsonl", "triage_batch_g.jsonl", "triage_batch_i.jsonl", "triage_batch_k.jsonl")
 Embed = Callable[[list[str]], np.ndarray]
 
 
