@@ -43,7 +43,8 @@ class ExtractiveConfig:
     passages: int = 8  # how many top passages units are drawn from
     min_unit_chars: int = 6
     max_unit_chars: int = 50  # a longer line is split into its sentences
-    rank_decay: float = 0.15  # score penalty per document rank, so better documents are preferred
+    # Score penalty per document rank: a lower document's points come in only when they are clearly more on point.
+    rank_decay: float = 0.3
     section_bonus: float = 0.35  # for a unit in a section of the kind the question asks about
     lead_document_bonus: float = 0.2  # for a unit of the best document: it usually answers the whole question
     length_cost: float = 0.05  # per 100 characters, so that a budget holds more short points than long ones

@@ -4,7 +4,9 @@ that answers it and 2-5 key points, authored without sight of the composer (rag/
 Goals of the answers issue: coverage >= 0.80, fragments 0, median <= 300 characters, every sentence cited.
 Measured: coverage 0.746 on the composer's branch (even-numbered cases 0.740, odd 0.751; before the rework 0.580),
 0.736 after the merge with term normalisation and the new condenser (retrieval moved a few answers);
-fragment rate 0 (was 0.015), median 296 characters, 0 uncited sentences. Coverage is NOT at the goal yet: the
+0.746 once intent cues stopped reading context as asks ("没啥症状", "打完疫苗", "平时", "吃饭要注意") and lower
+documents were penalised more (rank decay 0.30; even cases 0.731, odd 0.761); fragment rate 0 (was 0.015),
+median 296 characters, 0 uncited sentences. Coverage is NOT at the goal yet: the
 floor below guards the measured figure; the goals that are met (fragments, median, citations) are asserted as
 goals."""
 
@@ -45,4 +47,4 @@ def test_default_answers_on_the_written_set(corpus_index: Any, embedder: Any) ->
     print("\nanswer quality:", quality.to_json())
     assert quality.uncited_sentences == 0 and quality.median_chars <= 300
     assert quality.fragment_rate == 0
-    assert quality.coverage >= 0.73
+    assert quality.coverage >= 0.745

@@ -38,3 +38,14 @@ def test_everyday_wording_of_an_ask() -> None:
              "膝盖疼有什么办法": "treatment", "吃了感冒药还能再吃止痛药吗": "medicine_use"}
     for question, intent in cases.items():
         assert intent in {i.name for i in detect(question)}, question
+
+
+def test_context_words_are_not_asks() -> None:
+    """What the patient tells ("没啥症状", "打完疫苗", "平时", "吃饭") is not what they ask."""
+    assert "symptoms" not in {i.name for i in detect("体检空腹血糖7.3 没啥症状 这就算糖尿病了吗")}
+    assert "prevention" not in {i.name for i in detect("宝宝打完疫苗晚上有点发烧 怎么处理")}
+    assert "diet_lifestyle" not in {i.name for i in detect("体检说有早搏，平时偶尔心里咯噔一下，这个严重吗")}
+    assert "medicine_use" not in {i.name for i in detect("高血压平时吃饭要注意什么")}
+    assert "medicine_use" in {i.name for i in detect("我爸在吃坦索罗辛，有什么要注意的")}
+    assert "prognosis" in {i.name for i in detect("体检说有早搏，这个严重吗")}
+    assert "medicine_use" in {i.name for i in detect("一直在吃奥美拉唑，做检查前需要停吗")}
