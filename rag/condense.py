@@ -43,6 +43,9 @@ _PATIENTS = (
 _MIN_CONTEXT = 6  # characters: an earlier question this long is context even without a known topic
 _OWN_PATIENT = re.compile("|".join(p.pattern for _, p in _PATIENTS)
                           + r"|大人|成人|成年人|我自己|我老公|我老婆|我爸|我妈|男的|女的")
+# An age on its own ("那三个月的呢" after "三岁孩子发烧…") asks the same question about a patient of that age;
+# it names no topic, so the old age is swapped and the patient noun (孩子) is kept.
+_AGE = re.compile(r"[\d一二两三四五六七八九十几半]+(?:周岁|岁半|岁|个多月|个半月|个月)大?的?")
 
 REWRITE_INSTRUCTION = (
     "请把对话中用户的最后一个问题改写成一个不依赖上下文、可以单独理解的完整问题，"
@@ -138,6 +141,8 @@ class RuleCondenser:
             subject = _LEADING_CUE.sub("", what_about.group("topic"))
             if _OWN_PATIENT.search(subject) and not own:  # "那三岁孩子呢": the same question, another patient
                 return subject + _OWN_PATIENT.sub("", context)
+            if _AGE.fullmatch(subject) and not own:  # "那三个月的呢": the same patient at another age
+                return subject + _AGE.sub("", context)
             if _ASPECT.search(subject) or (not own and len(subject) < 2):  # "那运动方面呢": an aspect
                 return f"{carried}{subject}" if previous else f"{context} {subject}"
             # "那糖尿病呢": the previous question about the new topic (named by the lexicon, or not)

@@ -32,6 +32,7 @@ COLD = [Turn("普通感冒了怎么办", "多休息[1]。")]
     ([Turn("孩子伤风了怎么办", "")], "要吃什么药", "孩子伤风要吃什么药"),  # the patient carries over
     ([Turn("孩子伤风了怎么办", "")], "那大人呢", "大人伤风了怎么办"),  # ...unless the follow-up changes it
     ([Turn("嘴里老长溃疡", "")], "会传染吗", "嘴里老长溃疡 会传染吗"),  # no known topic: the question is context
+    ([Turn("三岁孩子伤风了怎么办", "")], "那三个月的呢", "三个月的孩子伤风了怎么办"),  # an age changes the patient
 ])
 def test_rule_condenser(rules: RuleCondenser, history: list[Turn], question: str, expected: str) -> None:
     assert rules.condense(question, history) == expected

@@ -78,7 +78,8 @@ def test_follow_ups_keep_the_topic_and_are_never_out_of_scope(pipeline: RAGPipel
               f"out_of_scope {len(out_of_scope)}")
     for half, (hit, *_) in report.items():
         assert hit >= FLOORS[half], (half, hit)
-    assert not report["even"][3] and not report["odd"][3], (report["even"][3], report["odd"][3])
+    # Held-out follow-ups are reported by count only, so the rules cannot be fitted to them.
+    assert not report["even"][3] and not report["odd"][3], (report["even"][3], len(report["odd"][3]))
 
 
 @pytest.mark.parametrize(("history", "question", "must", "must_not"), [
