@@ -26,7 +26,9 @@ from rag.types import Turn
 
 # A follow-up that leans on the conversation: opens with a connective or refers back with a pronoun.
 _LEADING_CUE = re.compile(r"^(?:那么|那|还有|另外|然后|所以|要是|如果)[，,、\s]*")
-_PRONOUN = re.compile(r"这个病|这种病|这病|该病|这种情况|这个情况|这种药|这个药|这药|它")
+# Patients also say 毛病 for a disease and refer back with 那 as well as 这 ("那个药能停吗").
+_PRONOUN = re.compile(r"这个病|这种病|这病|该病|这种情况|这个情况|这情况|这种药|这个药|这药|它|"
+                      r"这个毛病|这种毛病|这毛病|那个病|那种病|那个药|那种药|这个症状|这种症状|这症状")
 # "那高血压呢？" asks the previous question again about another topic; "那运动方面呢？" about an aspect.
 _WHAT_ABOUT = re.compile(r"^(?:那么|那|还有)?\s*(?P<topic>.+?)\s*(?:呢|怎么样|如何)[？?。!！\s]*$")
 # What a question can ask *about* a topic: such an X in "那X呢" keeps the topic, even when X is also a

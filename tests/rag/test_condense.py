@@ -23,6 +23,7 @@ COLD = [Turn("普通感冒了怎么办", "多休息[1]。")]
     ([], "那要吃什么药", "那要吃什么药"),  # nothing to carry
     (COLD, "那要吃什么药", "普通感冒要吃什么药"),  # elliptical: the topic is carried
     (COLD, "它会自己好吗？", "普通感冒会自己好吗？"),  # pronoun replaced
+    (COLD, "这毛病会传染吗", "普通感冒会传染吗"),  # 毛病: the patients' word for a disease
     (COLD, "高血压有什么危害", "高血压有什么危害"),  # a new topic stands alone
     (COLD, "那高血压呢？", "高血压了怎么办"),  # "what about X": the previous question about X
     ([Turn("伤风了怎么办", "")], "需要去医院吗", "伤风需要去医院吗"),  # a synonym of a title is a topic
