@@ -25,13 +25,13 @@ def _load(name: str) -> list[dict[str, Any]]:
 
 
 QUESTIONS = _load("colloquial_questions.jsonl")
-# A second development set (248 questions written later from how patients describe the corpus's conditions:
+# A second development set (278 questions written later from how patients describe the corpus's conditions:
 # dialect, body parts, folk names, brand drugs), so the lexicon can grow without looking at the held-out half.
 DEV2 = _load("colloquial_dev2.jsonl")
-# Measured hit@3 on DEV2: 0.790 with the round-1 lexicon, 0.996 with round 2. Its last 50 questions were written
-# after most of round 2 and scored blind first (0.780), an estimate of how the lexicon does on unseen wording.
-# The floor leaves one question of slack.
-DEV2_FLOOR = 0.99
+# Measured hit@3 on DEV2: 0.759 without normalisation, 0.781 with the round-1 lexicon, 0.989 with round 2.
+# Two batches were written late and scored blind before the lexicon saw them (lines 199-248: 0.780, lines
+# 249-278: 0.733), an estimate of how the lexicon does on wording it was not written for.
+DEV2_FLOOR = 0.98
 # Measured floors (hit@3): development half 1.000, held-out half 0.871 (goal 0.95 not met there).
 FLOORS = {"even": 0.98, "odd": 0.85}
 
