@@ -32,8 +32,9 @@ DEV2 = _load("colloquial_dev2.jsonl")
 # Two batches were written late and scored blind before the lexicon saw them (lines 199-248: 0.780, lines
 # 249-278: 0.733), an estimate of how the lexicon does on wording it was not written for.
 DEV2_FLOOR = 0.98
-# Measured floors (hit@3): development half 1.000, held-out half 0.871 (goal 0.95 not met there).
-FLOORS = {"even": 0.98, "odd": 0.85}
+# Measured hit@3 with the round-2 lexicon: development half 1.000, held-out half 0.894 (0.871 with round 1; the
+# goal 0.95 is not met there). The held-out floor is what was measured, the development one leaves one question.
+FLOORS = {"even": 0.98, "odd": 0.89}
 
 
 def _score(questions: list[dict[str, Any]], results: list[Any]) -> tuple[float, float, list[Any]]:

@@ -24,8 +24,9 @@ CONVERSATIONS = [json.loads(line) for line in
                  (ROOT / "tests" / "data" / "followup_conversations.jsonl").read_text(encoding="utf-8").splitlines()
                  if line.strip()]
 TOP3_GOAL = 0.90
-# Measured: development half 0.977, held-out half 0.888 (below the goal; the floor holds what was measured).
-FLOORS = {"even": TOP3_GOAL, "odd": 0.88}
+# Measured with the round-2 lexicon and condenser: development half 1.000, held-out half 0.910 (0.977 and 0.888
+# before). The held-out floor is what was measured, the development one leaves one follow-up.
+FLOORS = {"even": 0.98, "odd": 0.91}
 
 
 @pytest.fixture(scope="module")
