@@ -26,7 +26,9 @@ from rag.types import Turn
 
 # A follow-up that leans on the conversation: opens with a connective or refers back with a pronoun.
 _LEADING_CUE = re.compile(r"^(?:那么|那|还有|另外|然后|所以|要是|如果)[，,、\s]*")
-_PRONOUN = re.compile(r"这个病|这种病|这病|该病|这种情况|这个情况|这种药|这个药|这药|它")
+# Patients also say 毛病 for a disease and refer back with 那 as well as 这 ("那个药能停吗").
+_PRONOUN = re.compile(r"这个病|这种病|这病|该病|这种情况|这个情况|这情况|这种药|这个药|这药|它|"
+                      r"这个毛病|这种毛病|这毛病|那个病|那种病|那个药|那种药|这个症状|这种症状|这症状")
 # "那高血压呢？" asks the previous question again about another topic; "那运动方面呢？" about an aspect.
 _WHAT_ABOUT = re.compile(r"^(?:那么|那|还有)?\s*(?P<topic>.+?)\s*(?:呢|怎么样|如何)[？?。!！\s]*$")
 # What a question can ask *about* a topic: such an X in "那X呢" keeps the topic, even when X is also a
@@ -43,6 +45,9 @@ _PATIENTS = (
 _MIN_CONTEXT = 6  # characters: an earlier question this long is context even without a known topic
 _OWN_PATIENT = re.compile("|".join(p.pattern for _, p in _PATIENTS)
                           + r"|大人|成人|成年人|我自己|我老公|我老婆|我爸|我妈|男的|女的")
+# An age on its own ("那三个月的呢" after "三岁孩子发烧…") asks the same question about a patient of that age;
+# it names no topic, so the old age is swapped and the patient noun (孩子) is kept.
+_AGE = re.compile(r"[\d一二两三四五六七八九十几半]+(?:周岁|岁半|岁|个多月|个半月|个月)大?的?")
 
 REWRITE_INSTRUCTION = (
     "请把对话中用户的最后一个问题改写成一个不依赖上下文、可以单独理解的完整问题，"
@@ -138,6 +143,8 @@ class RuleCondenser:
             subject = _LEADING_CUE.sub("", what_about.group("topic"))
             if _OWN_PATIENT.search(subject) and not own:  # "那三岁孩子呢": the same question, another patient
                 return subject + _OWN_PATIENT.sub("", context)
+            if _AGE.fullmatch(subject) and not own:  # "那三个月的呢": the same patient at another age
+                return subject + _AGE.sub("", context)
             if _ASPECT.search(subject) or (not own and len(subject) < 2):  # "那运动方面呢": an aspect
                 return f"{carried}{subject}" if previous else f"{context} {subject}"
             # "那糖尿病呢": the previous question about the new topic (named by the lexicon, or not)

@@ -23,6 +23,7 @@ COLD = [Turn("普通感冒了怎么办", "多休息[1]。")]
     ([], "那要吃什么药", "那要吃什么药"),  # nothing to carry
     (COLD, "那要吃什么药", "普通感冒要吃什么药"),  # elliptical: the topic is carried
     (COLD, "它会自己好吗？", "普通感冒会自己好吗？"),  # pronoun replaced
+    (COLD, "这毛病会传染吗", "普通感冒会传染吗"),  # 毛病: the patients' word for a disease
     (COLD, "高血压有什么危害", "高血压有什么危害"),  # a new topic stands alone
     (COLD, "那高血压呢？", "高血压了怎么办"),  # "what about X": the previous question about X
     ([Turn("伤风了怎么办", "")], "需要去医院吗", "伤风需要去医院吗"),  # a synonym of a title is a topic
@@ -32,6 +33,7 @@ COLD = [Turn("普通感冒了怎么办", "多休息[1]。")]
     ([Turn("孩子伤风了怎么办", "")], "要吃什么药", "孩子伤风要吃什么药"),  # the patient carries over
     ([Turn("孩子伤风了怎么办", "")], "那大人呢", "大人伤风了怎么办"),  # ...unless the follow-up changes it
     ([Turn("嘴里老长溃疡", "")], "会传染吗", "嘴里老长溃疡 会传染吗"),  # no known topic: the question is context
+    ([Turn("三岁孩子伤风了怎么办", "")], "那三个月的呢", "三个月的孩子伤风了怎么办"),  # an age changes the patient
 ])
 def test_rule_condenser(rules: RuleCondenser, history: list[Turn], question: str, expected: str) -> None:
     assert rules.condense(question, history) == expected

@@ -24,8 +24,9 @@ CONVERSATIONS = [json.loads(line) for line in
                  (ROOT / "tests" / "data" / "followup_conversations.jsonl").read_text(encoding="utf-8").splitlines()
                  if line.strip()]
 TOP3_GOAL = 0.90
-# Measured: development half 0.977, held-out half 0.888 (below the goal; the floor holds what was measured).
-FLOORS = {"even": TOP3_GOAL, "odd": 0.88}
+# Measured with the round-2 lexicon and condenser: development half 1.000, held-out half 0.910 (0.977 and 0.888
+# before). The held-out floor is what was measured, the development one leaves one follow-up.
+FLOORS = {"even": 0.98, "odd": 0.91}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,8 @@ def test_follow_ups_keep_the_topic_and_are_never_out_of_scope(pipeline: RAGPipel
               f"out_of_scope {len(out_of_scope)}")
     for half, (hit, *_) in report.items():
         assert hit >= FLOORS[half], (half, hit)
-    assert not report["even"][3] and not report["odd"][3], (report["even"][3], report["odd"][3])
+    # Held-out follow-ups are reported by count only, so the rules cannot be fitted to them.
+    assert not report["even"][3] and not report["odd"][3], (report["even"][3], len(report["odd"][3]))
 
 
 @pytest.mark.parametrize(("history", "question", "must", "must_not"), [
