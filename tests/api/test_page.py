@@ -223,10 +223,11 @@ def plain(tiny_corpus: Path, embedder: Any, tmp_path_factory: pytest.TempPathFac
 def test_an_unanswerable_question_shows_the_abstention_and_what_to_do(driver: webdriver.Chrome,
                                                                       plain: str) -> None:
     open_page(driver, plain)
-    answer = ask(driver, "痛风发作时吃什么药止痛")  # the five-document corpus says nothing about gout
+    # Out of scope for a medical service and near nothing of the five-document corpus.
+    answer = ask(driver, "帮我写一首关于春天的诗")  # measured: probability 0.016, threshold 0.089
     note = answer.find_element(By.CSS_SELECTOR, ".abstain")
     assert note.get_attribute("role") == "note"
-    assert "参考资料中没有" in note.text and "咨询医生" in note.text
+    assert "不在医学健康范围内" in note.text and "咨询医生" in note.text
     assert not answer.find_elements(By.CSS_SELECTOR, ".text .cite")  # no answer pretending to be grounded
     assert "不能替代" in answer.find_element(By.CSS_SELECTOR, ".disclaimer").text
     assert no_horizontal_scroll(driver)
