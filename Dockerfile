@@ -18,7 +18,7 @@ COPY indexer indexer
 COPY rag rag
 COPY api api
 COPY corpus corpus
-# The question sets `chimed-rag calibrate` and `chimed-rag triage fit` learn from.
+# The question sets `chimed-rag calibrate` and `chimed-rag train triage` learn from.
 COPY tests/data tests/data
 # Editable install: settings resolve corpus/ and indexes/ relative to /app. The milvus extra (the pymilvus
 # client) lets the same image serve CHIMED_RAG_STORE=milvus (the compose file's milvus profile).

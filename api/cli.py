@@ -228,19 +228,20 @@ def _triage_cases(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return [case for path in paths for case in read_jsonl(path, _triage_case, expected)]
 
 
-def cmd_triage_fit(args: argparse.Namespace) -> int:
+def cmd_train_triage(args: argparse.Namespace) -> int:
     from rag.triage import is_general_question
-    from rag.triage_model import fit
+    from rag.triage_train import TriageTrainConfig, train
 
+    _check_device(args.device)
+    if args.folds < 2:
+        raise ValueError("--folds: cross-validation needs at least 2 folds")
     cases = _triage_cases(args.cases)
-    embedder = _embedder(_settings(args))
     texts = [c["text"] for c in cases]
-    description = embedder.describe()
-    model = fit(texts, [c["level"] for c in cases], embedder.embed_queries,
-                {"model": description["model"], "dimension": description["dimension"]},
-                covered=[is_general_question(t) for t in texts])
-    path = model.save(args.out)
-    print(json.dumps({"saved": str(path), "threshold": model.threshold, **model.rates}, ensure_ascii=False))
+    config = TriageTrainConfig(out=args.out, seed=args.seed, device=args.device, epochs=args.epochs,
+                               folds=args.folds, lora_r=args.lora_r, cache_dir=_settings(args).cache_dir)
+    summary = train(texts, [c["level"] for c in cases], [is_general_question(t) for t in texts], config,
+                    sources=[p.name for p in args.cases])
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -258,11 +259,11 @@ def _triage_rates(got: Sequence[str], want: Sequence[str]) -> dict[str, float]:
 
 def cmd_triage_eval(args: argparse.Namespace) -> int:
     from rag.triage import Triage
-    from rag.triage_model import TriageModel
+    from rag.triage_model import TriageModel, model_encoder
 
     cases = _triage_cases(args.cases)
     model = None if args.rules_only else TriageModel.load(args.model)
-    embed = _embedder(_settings(args)).embed_queries if model else None
+    embed = model_encoder(model, _settings(args).embedder_config()).embed_queries if model else None
     triage = Triage(model=model, embed=embed)
     levels = [triage.assess(c["text"]).level for c in cases]
     report = {"cases": len(cases), **_triage_rates(levels, [c["level"] for c in cases]), "model": model is not None}
@@ -530,14 +531,9 @@ def parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=cmd_calibrate)
 
     data = root / "tests" / "data"
-    triage_parser = command(sub, "triage", "the learned red-flag backstop", "chimed-rag triage eval --rules-only")
+    triage_parser = command(sub, "triage", "measure the red-flag triage (rules + learned backstop)",
+                            "chimed-rag triage eval --rules-only")
     triage = triage_parser.add_subparsers(dest="triage_command", required=True, metavar="ACTION")
-    tfit = command(triage, "fit", "fit it on labelled cases ({\"text\", \"level\"} JSONL)",
-                   "chimed-rag triage fit --cases my_cases.jsonl --out /tmp/triage.json")
-    tfit.add_argument("--cases", nargs="+", type=Path, metavar="JSONL", default=[data / n for n in TRIAGE_TRAINING],
-                      help="labelled cases (default: the shipped training sets in tests/data)")
-    tfit.add_argument("--out", type=Path, default=TRIAGE_MODEL, help="model file (default: the shipped one)")
-    tfit.set_defaults(func=cmd_triage_fit)
     teval = command(triage, "eval", "recall and false-alarm rate of rules (+ model) on labelled cases",
                     "chimed-rag triage eval --cases my_cases.jsonl --show-missed")
     teval.add_argument("--cases", nargs="+", type=Path, metavar="JSONL", default=[data / "triage_blind_b.jsonl"],
@@ -567,17 +563,21 @@ def parser() -> argparse.ArgumentParser:
 def cmd_train_embedder(args: argparse.Namespace) -> int:
     from indexer.train_embedder import TrainConfig, train
 
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA GPU is available to torch")
+    _check_device(args.device)
     config = TrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device, max_pairs=args.max_pairs,
                          epochs=args.epochs, lora_r=args.lora_r, batch_size=args.batch_size,
                          learning_rate=args.learning_rate,
                          max_seq_length=args.max_seq_length, hard_negatives=not args.no_hard_negatives)
     print(json.dumps(train(config), indent=2, ensure_ascii=False))
     return 0
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available to torch")
 
 
 def _positive_int(text: str) -> int:
@@ -614,6 +614,21 @@ def _add_train_parser(sub: Any) -> None:
     emb.add_argument("--no-hard-negatives", action="store_true",
                      help="in-batch negatives only (default: one mined hard negative per pair)")
     emb.set_defaults(func=cmd_train_embedder)
+    data = Path(__file__).resolve().parents[1] / "tests" / "data"
+    tri = command(train, "triage", "fine-tune the triage backstop on labelled cases ({\"text\", \"level\"} JSONL): "
+                  "writes DIR/adapter and DIR/triage_model.json",
+                  "chimed-rag train triage --out /tmp/triage   (the shipped training sets, 5-fold CV, ~30 min CPU)",
+                  "chimed-rag train triage --cases my_cases.jsonl --out /tmp/triage --device cuda")
+    tri.add_argument("--cases", nargs="+", type=Path, metavar="JSONL", default=[data / n for n in TRIAGE_TRAINING],
+                     help="labelled cases (default: the shipped training sets in tests/data)")
+    tri.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (required)")
+    tri.add_argument("--seed", type=int, default=0, help="seed of the folds and the training")
+    tri.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    tri.add_argument("--epochs", type=_positive_int, default=3, help="passes over the cases")
+    tri.add_argument("--folds", type=_positive_int, default=5,
+                     help="cross-validation folds the thresholds are chosen on (at least 2)")
+    tri.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8, help="LoRA rank")
+    tri.set_defaults(func=cmd_train_triage)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

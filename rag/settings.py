@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     support_clause_floor: float = Field(0.3, ge=0.0, le=1.0)
     strict: bool = False  # drop unsupported answer sentences
     triage: bool = True
-    # The learned triage backstop (rag/triage_model.py); refit with `chimed-rag triage fit`. None: rules only.
+    # The learned triage backstop's head (rag/triage_model.py); retrain with `chimed-rag train triage`. None: rules
+    # only.
     triage_model: Path | None = TRIAGE_MODEL
     abstention: bool = True
     # Logistic model over retrieval evidence, fitted by `chimed-rag calibrate`; None: never abstain.

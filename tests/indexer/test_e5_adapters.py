@@ -56,7 +56,7 @@ def test_verified_adapter_and_tampering_refused(adapter: Path, tmp_path: Path) -
 @pytest.fixture(scope="module")
 def merged_torch(adapter: Path) -> SentenceTransformerEmbedder:
     folder = e5_adapters.ensure_tuned_folder(adapter, Settings().cache_dir)
-    assert folder.name.endswith(e5_adapters.verify_adapter(adapter))
+    assert e5_adapters.verify_adapter(adapter) in folder.name
     return SentenceTransformerEmbedder(EmbedderConfig(model=str(folder), cache_dir=str(Settings().cache_dir)))
 
 
@@ -78,3 +78,9 @@ def test_every_backend_loads_the_merged_model(backend: str, merged_torch: Senten
     for fast, ref in ((other.embed_queries(TEXTS), merged_torch.embed_queries(TEXTS)),
                       (other.embed_passages(TEXTS), merged_torch.embed_passages(TEXTS))):
         assert (np.sum(fast * ref, axis=1) > 0.98).all()
+    # Its own export, not a copy of the base's: a merged folder once carried the base's onnx/ and openvino/
+    # caches, and the exported backends then ran the base weights (the triage head saw base vectors).
+    base = ensure_model_folder(Settings().cache_dir) / "onnx"
+    for exported in (Path(merged_torch.config.model) / "onnx").glob("*.onnx"):
+        if (base / exported.name).exists():
+            assert e5_adapters.sha256_file(exported) != e5_adapters.sha256_file(base / exported.name), exported

