@@ -66,3 +66,13 @@ def test_condenser_takes_topics_from_patient_wording() -> None:
     history = [Turn("我爸突然说不出话，一边手脚没劲", "")]
     assert rules.condense("能治好吗", history) == "脑卒中 中风能治好吗"
     assert rules.condense("那运动方面呢", history) == "脑卒中 中风运动方面"
+
+
+def test_the_phrase_index_finds_exactly_the_rules_a_full_scan_finds() -> None:
+    """``matching`` looks only at rules whose phrases occur; it must agree with checking every rule."""
+    shipped = load_normaliser(Settings().colloquial)
+    texts = ["我爸突然说不出话，一边手脚没劲", "嘴歪了 半边没劲", "血糖高吃什么水果", "拉肚子三天了", "头疼", "",
+             *(f"{r.cues[0][0]}和{r.cues[-1][-1]}" for r in shipped.rules[::7])]
+    for text in texts:
+        assert shipped.matching(text) == [r for r in shipped.rules if r.matches(text)], text
+    assert shipped.matching("说不出话+没劲") and not shipped.matching("今天天气不错")
