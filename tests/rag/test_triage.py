@@ -42,6 +42,8 @@ NEWEST = _cases("triage_blind_h.jsonl")  # written after batch G, measured befor
 LATEST = _cases("triage_blind_j.jsonl")  # written with batch I, measured before and after I was used
 NEWEST_L = _cases("triage_blind_l.jsonl")  # written with batch K, measured before and after K was used
 BLIND_N = _cases("triage_blind_n.jsonl")  # written with batch M after the last change, only measured
+BLIND_P = _cases("triage_blind_p.jsonl")  # written with batch O after the last change, only measured
+BATCH_O = _cases("triage_batch_o.jsonl")  # the next training batch, measured before it is used
 TRIAGE = Triage()
 
 
@@ -71,14 +73,15 @@ def _emergency_rates(triage: Triage, cases: list[dict]) -> dict[str, float]:
             "false_alarm": sum(g != "routine" for g in routine) / len(routine)}
 
 
-@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST, NEWEST_L, BLIND_N],
-                         ids=["train", "blind", "fresh", "newest", "latest", "l", "n"])
+@pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST, NEWEST_L, BLIND_N, BLIND_P, BATCH_O],
+                         ids=["train", "blind", "fresh", "newest", "latest", "l", "n", "p", "o"])
 def test_triage_sets_are_large_and_balanced(cases: list[dict]) -> None:
     positives = [c for c in cases if c["level"] != "routine"]
     assert len(cases) >= 70
     assert 0.4 <= len(positives) / len(cases) <= 0.6
     train = {c["text"] for c in MODEL_CASES}
-    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L, *BLIND_N]}
+    assert not train & {c["text"] for c in [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L, *BLIND_N, *BLIND_P, *BATCH_O]}
+    assert not {c["text"] for c in BATCH_O} & {c["text"] for c in [*BLIND_N, *BLIND_P]}
 
 
 def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
@@ -233,6 +236,20 @@ def test_blind_set_n_in_the_goals_terms(backstop: Triage) -> None:
     alarms (torch encoder: the same). Goal (>= 0.95 at <= 5 %, none routine): NOT met (recall 0.91 < 0.95,
     false alarms 0.15 > 0.05, 4 emergencies rated routine)."""
     _check("blind N", backstop, BLIND_N, (0.55, 0.08), (0.90, 5, 0.165))
+
+
+def test_blind_set_p_in_the_goals_terms(backstop: Triage) -> None:
+    """Blind set P (80 emergencies, 15 urgent, 85 routine), written with batch O by another new author who saw
+    nothing of the project, after the last change; never tuned on: a second test set. Rules + fine-tuned
+    backstop: 0.8875 rated emergency, 4 of 80 routine, 0.118 false alarms (rules alone 0.6125 / 27 of 80 /
+    0.082). Goal NOT met."""
+    _check("blind P", backstop, BLIND_P, (0.60, 0.09), (0.875, 5, 0.13))
+
+
+def test_batch_o_before_it_is_used(backstop: Triage) -> None:
+    """Batch O (129 emergencies, 40 urgent, 146 routine), the next training batch, measured before any use:
+    0.922 rated emergency, 3 of 129 routine, 0.082 false alarms (rules alone 0.744 / 27 of 129 / 0.068)."""
+    _check("batch O", backstop, BATCH_O, (0.73, 0.075), (0.91, 4, 0.09))
 
 
 def test_a_model_only_flag_is_urgent_with_hedged_advice(backstop: Triage) -> None:
