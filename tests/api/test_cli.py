@@ -105,9 +105,9 @@ def test_triage_eval_and_a_bad_case_file(tmp_path: Path) -> None:
     assert report["cases"] == 70 and report["model"] is False and 0 < report["recall"] <= 1
     bad = tmp_path / "cases.jsonl"
     bad.write_text('{"text": "胸口疼", "level": "emergency"}\n{"text": "头痛", "level": "soon"}\n', "utf-8")
-    fitted = cli("triage", "fit", "--cases", str(bad), "--out", str(tmp_path / "m.json"))
-    assert fitted.returncode == 2 and "cases.jsonl:2" in fitted.stderr and "Traceback" not in fitted.stderr
-    assert not (tmp_path / "m.json").exists()
+    trained = cli("train", "triage", "--cases", str(bad), "--out", str(tmp_path / "m"))
+    assert trained.returncode == 2 and "cases.jsonl:2" in trained.stderr and "Traceback" not in trained.stderr
+    assert not (tmp_path / "m").exists()
 
 
 def test_an_unreadable_document_is_one_line_and_nothing_is_built(tmp_path: Path) -> None:
