@@ -92,8 +92,15 @@ def mixed(base: str, texts: list[str], seconds: float, clients: int) -> dict[str
 
 
 def serving(proc: psutil.Process) -> list[psutil.Process]:
-    """The processes that serve: the workers under uvicorn's supervisor, or the one process."""
-    workers = [c for c in proc.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+    """The processes that serve: the workers under uvicorn's supervisor, or the one process. A short-lived
+    helper a library spawns may be a zombie for a moment (a 4-worker start hit one): it is not a worker."""
+    workers = []
+    for child in proc.children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                workers.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
     return workers or [proc]
 
 
