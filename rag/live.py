@@ -86,7 +86,8 @@ class LiveIndex:
                                    mmap=self.settings.index_mmap)
                 check_embedding(index.manifest, self.embedder.describe(),
                                 getattr(self.embedder, "fallback_reason", None))
-                fresh = RAGPipeline(index, self.embedder, self._generator_for(index), self.settings)
+                fresh = RAGPipeline(index, self.embedder, self._generator_for(index), self.settings,
+                                    triage=current.triage)
                 fresh.audit.listeners.extend(current.audit.listeners)  # e.g. the metrics' answer counter
             except (IndexerError, OSError, ValueError) as exc:
                 self._refused, self.last_error = target, f"{target.name}: {exc}"

@@ -64,7 +64,10 @@ class SearchResult:
 
 
 class RAGPipeline:
-    def __init__(self, index: LoadedIndex, embedder: Embedder, generator: Generator, settings: Settings) -> None:
+    def __init__(self, index: LoadedIndex, embedder: Embedder, generator: Generator, settings: Settings,
+                 triage: Triage | None = None) -> None:
+        """``triage``: an existing one to share (it does not depend on the index, and its own encoder is a
+        model load a new generation should not repeat); None: built from the settings."""
         check_embedding(index.manifest, embedder.describe())
         self.index = index
         self.embedder = embedder
@@ -75,7 +78,7 @@ class RAGPipeline:
                                                                 self.normaliser)
         self.hybrid: HybridRetriever = self.retrievers["hybrid"]  # type: ignore[assignment]
         self.prompts = PromptBuilder(generator.count_tokens, generator.context_window, generator.max_new_tokens)
-        self.triage = self._triage()
+        self.triage = triage if triage is not None else self._triage()
         self.support = SupportChecker(index.analyzer.tokenize, embedder, settings.support_config())
         self.calibration = "missing"  # settings | fitted | missing | stale: what /healthz and /readyz report
         self.abstainer = Abstainer(index.analyzer.tokenize, frozenset(index.analyzer.lexicon.user_words),

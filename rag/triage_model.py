@@ -51,16 +51,6 @@ class TriageModel:
         e = np.exp(logits - logits.max())
         return e / e.sum()
 
-    def probability(self, vector: np.ndarray) -> float:
-        """Probability that the question raises any alarm (urgent or emergency)."""
-        return float(1.0 - self.probabilities(vector)[0])
-
-    def emergency_probability(self, vector: np.ndarray) -> float:
-        return float(self.probabilities(vector)[2])
-
-    def fits(self, embedding: dict[str, Any]) -> bool:
-        return all(embedding.get(k) == self.embedding.get(k) for k in ("model", "dimension"))
-
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

