@@ -292,6 +292,12 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     # The same query-side normalisation as the pipeline (CHIMED_RAG_COLLOQUIAL= turns it off).
     normaliser = load_normaliser(settings.colloquial)
     retriever = make_retrievers(index, embedder, settings.hybrid_config(), normaliser)[args.mode]
+    if settings.rerank_model:  # the pipeline's optional stage (CHIMED_RAG_RERANK_MODEL / _RERANK_CANDIDATES)
+        from rag.rerank import CrossEncoderReranker, RerankConfig, RerankingRetriever
+
+        reranker = CrossEncoderReranker(RerankConfig(settings.rerank_model, settings.rerank_candidates,
+                                                     cache_dir=str(settings.cache_dir)))
+        retriever = RerankingRetriever(retriever, reranker, settings.rerank_candidates)  # type: ignore[assignment]
     evaluator = RetrievalEvaluator(queries, qrels)
     start = time.perf_counter()
     scores = evaluator.run(retriever, show_progress=_progress(args, settings))  # type: ignore[arg-type]
@@ -567,7 +573,20 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     config = TrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device, max_pairs=args.max_pairs,
                          epochs=args.epochs, lora_r=args.lora_r, batch_size=args.batch_size,
                          learning_rate=args.learning_rate,
-                         max_seq_length=args.max_seq_length, hard_negatives=not args.no_hard_negatives)
+                         max_seq_length=args.max_seq_length, hard_negatives=not args.no_hard_negatives,
+                         labelled_triplets=args.labelled_triplets)
+    print(json.dumps(train(config), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_train_reranker(args: argparse.Namespace) -> int:
+    from indexer.train_reranker import RerankTrainConfig, train
+
+    _check_device(args.device)
+    config = RerankTrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device,
+                               graded_pairs=args.graded_pairs, answer_pairs=args.answer_pairs, epochs=args.epochs,
+                               lora_r=args.lora_r, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                               max_length=args.max_length)
     print(json.dumps(train(config), indent=2, ensure_ascii=False))
     return 0
 
@@ -587,6 +606,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_retrieval_training_args(parser: argparse.ArgumentParser) -> None:
+    """What `train embedder` and `train reranker` share: the data folder, the output, the seed, the device."""
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="training data folder with retrieval/*.jsonl (required)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (required)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample, mining and training")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+
+
 def _add_train_parser(sub: Any) -> None:
     def command(group: Any, name: str, help: str, *examples: str) -> argparse.ArgumentParser:
         return group.add_parser(name, help=help, description=help, epilog=_examples(*examples),
@@ -598,11 +626,7 @@ def _add_train_parser(sub: Any) -> None:
     emb = command(train, "embedder", "LoRA-tune the e5 embedder on query/passage pairs (writes DIR/adapter)",
                   "chimed-rag train embedder --data ../shared/data/train --out /tmp/e5-med --max-pairs 4000",
                   "chimed-rag train embedder --data ../shared/data/train --out /tmp/e5-med --device cuda --epochs 2")
-    emb.add_argument("--data", required=True, type=Path, metavar="DIR",
-                     help="training data folder with retrieval/*.jsonl (required)")
-    emb.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (required)")
-    emb.add_argument("--seed", type=int, default=0, help="seed of the pair sample, mining and training")
-    emb.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    _add_retrieval_training_args(emb)
     emb.add_argument("--max-pairs", dest="max_pairs", type=_positive_int, help="total pairs (default: 4,000)")
     emb.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs")
     emb.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8, help="LoRA rank")
@@ -613,7 +637,26 @@ def _add_train_parser(sub: Any) -> None:
                      help="tokens per text (the training texts are short; 64 keeps a CPU run short)")
     emb.add_argument("--no-hard-negatives", action="store_true",
                      help="in-batch negatives only (default: one mined hard negative per pair)")
+    emb.add_argument("--labelled-triplets", dest="labelled_triplets", type=int, default=0, metavar="N",
+                     help="add N (query, relevant, annotated non-relevant) triplets from the graded sources "
+                          "(kuake-qtr-train, cmedir), and batch each source apart (default: 0 = none)")
     emb.set_defaults(func=cmd_train_embedder)
+    rer = command(train, "reranker", "train the cross-encoder rerank stage from the e5 weights (writes DIR/adapter)",
+                  "chimed-rag train reranker --data ../shared/data/train --out /tmp/e5-rerank",
+                  "chimed-rag train reranker --data ../shared/data/train --out /tmp/e5-rerank --device cuda")
+    _add_retrieval_training_args(rer)
+    rer.add_argument("--graded-pairs", dest="graded_pairs", type=_positive_int, default=6000,
+                     help="annotator-judged pairs from kuake-qtr-train and cmedir, split evenly")
+    rer.add_argument("--answer-pairs", dest="answer_pairs", type=_positive_int, default=3000,
+                     help="query -> answer pairs of the other sources (each with another query's answer as a "
+                          "negative)")
+    rer.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs")
+    rer.add_argument("--lora-r", dest="lora_r", type=_positive_int, default=8, help="LoRA rank")
+    rer.add_argument("--batch-size", dest="batch_size", type=_positive_int, default=32, help="pairs per step")
+    rer.add_argument("--learning-rate", dest="learning_rate", type=float, default=2e-4, help="AdamW learning rate")
+    rer.add_argument("--max-length", dest="max_length", type=_positive_int, default=128,
+                     help="query + passage tokens")
+    rer.set_defaults(func=cmd_train_reranker)
     data = Path(__file__).resolve().parents[1] / "tests" / "data"
     tri = command(train, "triage", "fine-tune the triage backstop on labelled cases ({\"text\", \"level\"} JSONL): "
                   "writes DIR/adapter and DIR/triage_model.json",

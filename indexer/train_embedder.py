@@ -36,6 +36,10 @@ DEFAULT_MIX: dict[str, tuple[int, int]] = {
     "covid-dialogue-train.jsonl": (250, 1),
 }
 LORA_TARGETS = ("query", "key", "value", "dense")  # attention q/k/v/out and both FFN linears of every layer
+# Sources that grade several passages per query: (lowest label counted relevant, highest label counted not).
+# Their annotators' non-relevant passages for the same query are hard negatives that need no mining and are
+# no unlabelled positives (kuake-qtr-train: the eval counts >= 2 as relevant; cmedir's 1 is too noisy to use).
+LABELLED_NEGATIVES: dict[str, tuple[int, int]] = {"kuake-qtr-train.jsonl": (2, 1), "cmedir.jsonl": (2, 0)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class TrainConfig:
     learning_rate: float = 3e-4
     max_seq_length: int = 64
     hard_negatives: bool = True
+    labelled_triplets: int = 0  # > 0: this many (query, positive, annotated negative) triplets, split evenly
     cache_dir: Path = Path.home() / ".cache" / "chimed-rag" / "models"  # = rag.settings.Settings.cache_dir
     mix: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_MIX))
 
@@ -70,6 +75,15 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def source_path(data: Path, name: str) -> Path | None:
+    """A training source file, or None (with a warning) when this copy of the data lacks it."""
+    path = Path(data) / "retrieval" / name
+    if path.exists():
+        return path
+    log.warning("training source %s is missing; skipped", path)
+    return None
+
+
 def sample_pairs(config: TrainConfig) -> list[Pair]:
     """Relevant (label >= the source's threshold) pairs per source, a seeded sample of each, shuffled."""
     retrieval = Path(config.data) / "retrieval"
@@ -80,9 +94,8 @@ def sample_pairs(config: TrainConfig) -> list[Pair]:
     rng = random.Random(config.seed)
     pairs: list[Pair] = []
     for name, (n, min_label) in sorted(config.mix.items()):
-        path = retrieval / name
-        if not path.exists():
-            log.warning("training source %s is missing; skipped", path)
+        path = source_path(config.data, name)
+        if path is None:
             continue
         # Drop the KUAKE-QTR dev/test queries too, so the tuned model never saw a query of that benchmark.
         pool = [Pair(r["query"], r["positive"], name) for r in _records(path)
@@ -94,6 +107,54 @@ def sample_pairs(config: TrainConfig) -> list[Pair]:
         raise ValueError(f"{retrieval}: no usable query/positive pairs")
     rng.shuffle(pairs)
     return pairs
+
+
+@dataclass(frozen=True)
+class Triplet:
+    query: str
+    positive: str
+    negative: str
+    source: str
+
+
+def labelled_triplets(config: TrainConfig) -> list[Triplet]:
+    """One triplet per sampled query that has both a relevant and an annotated non-relevant passage."""
+    rng = random.Random(config.seed + 1)  # not the pair sample's stream: adding triplets leaves the pairs as they were
+    per_source = config.labelled_triplets // len(LABELLED_NEGATIVES)
+    triplets: list[Triplet] = []
+    for name, (relevant, not_relevant) in sorted(LABELLED_NEGATIVES.items()):
+        path = source_path(config.data, name)
+        if path is None:
+            continue
+        graded: dict[str, tuple[list[str], list[str]]] = {}
+        for r in _records(path):
+            if r.get("query_in_qtr_dev_or_test") or not r.get("query") or not r.get("positive"):
+                continue
+            label = int(r.get("label", 1))
+            pos, neg = graded.setdefault(r["query"], ([], []))
+            (pos if label >= relevant else neg if label <= not_relevant else []).append(r["positive"])
+        usable = sorted(q for q, (pos, neg) in graded.items() if pos and neg)
+        for q in rng.sample(usable, min(per_source, len(usable))):
+            pos, neg = graded[q]
+            triplets.append(Triplet(q, rng.choice(sorted(pos)), rng.choice(sorted(neg)), name))
+    return triplets
+
+
+def _datasets(pairs: list[Pair], triplets: list[Triplet], model: Any, config: TrainConfig) -> Any:
+    """One dataset, or with labelled triplets one per source: a batch then holds a single source, so its
+    in-batch negatives are the same genre as the positive rather than trivially different."""
+    if not triplets:
+        return _dataset(pairs, model, config)
+    from datasets import Dataset
+
+    sets = {f"{name}:pairs": _dataset([p for p in pairs if p.source == name], model, config)
+            for name in sorted({p.source for p in pairs})}
+    for name in sorted({t.source for t in triplets}):
+        rows = [t for t in triplets if t.source == name]
+        sets[f"{name}:labelled"] = Dataset.from_dict({"anchor": [t.query for t in rows],
+                                                      "positive": [t.positive for t in rows],
+                                                      "negative": [t.negative for t in rows]})
+    return sets
 
 
 def _dataset(pairs: list[Pair], model: Any, config: TrainConfig) -> Any:
@@ -134,7 +195,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     model = SentenceTransformer(str(base), device=config.device)
     model.max_seq_length = config.max_seq_length
     pairs = sample_pairs(config)
-    dataset = _dataset(pairs, model, config)
+    triplets = labelled_triplets(config) if config.labelled_triplets else []
+    dataset = _datasets(pairs, triplets, model, config)
     mined_s = time.perf_counter() - start
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.05,
                       target_modules=list(LORA_TARGETS), bias="none")
@@ -149,13 +211,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
                                          loss=MultipleNegativesRankingLoss(model))
-    log.info("training on %d rows from %d pairs (setup %.0fs)", len(dataset), len(pairs), mined_s)
+    rows = sum(len(d) for d in dataset.values()) if isinstance(dataset, dict) else len(dataset)
+    log.info("training on %d rows from %d pairs + %d labelled triplets (setup %.0fs)", rows, len(pairs),
+             len(triplets), mined_s)
     result = trainer.train()
     adapter_dir = out / "adapter"
     model[0].model.save_pretrained(str(adapter_dir))
     summary = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "pairs": len(pairs), "triplets": len(dataset),
+        "pairs": len(pairs), "triplets": rows, "labelled_triplets": len(triplets),
         "pairs_per_source": {name: sum(p.source == name for p in pairs) for name in sorted(config.mix)},
         "steps": int(result.global_step), "train_loss": float(result.training_loss),
         "mining_s": round(mined_s, 1), "wall_s": round(time.perf_counter() - start, 1),

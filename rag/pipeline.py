@@ -111,7 +111,7 @@ class RAGPipeline:
         from rag.rerank import CrossEncoderReranker, RerankConfig
 
         return CrossEncoderReranker(RerankConfig(self.settings.rerank_model, self.settings.rerank_candidates,
-                                                 self.settings.device))
+                                                 self.settings.device, cache_dir=str(self.settings.cache_dir)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RAGPipeline:

@@ -60,3 +60,28 @@ def test_train_embedder_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_train_embedder_rejects_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "embedder", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "no retrieval/ folder" in capsys.readouterr().err
+
+
+def test_labelled_triplets_use_annotated_negatives_of_the_same_query(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from indexer.train_embedder import TrainConfig, labelled_triplets
+
+    data = _tiny_data(tmp_path / "data")
+    graded = []
+    for topic in TOPICS:  # one relevant (3) and two annotated non-relevant (1, 0) titles per query
+        graded += [{"query": f"{topic}病因", "positive": f"{topic}的病因和发病机制", "label": 3},
+                   {"query": f"{topic}病因", "positive": f"{topic}医院排名", "label": 1},
+                   {"query": f"{topic}病因", "positive": f"{topic}的费用", "label": 0}]
+    with (data / "retrieval" / "kuake-qtr-train.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(json.dumps(r, ensure_ascii=False) for r in graded) + "\n")
+    triplets = labelled_triplets(TrainConfig(data=data, out=tmp_path / "o", labelled_triplets=10))
+    assert len(triplets) == 5  # half of 10 per graded source; cmedir.jsonl is absent
+    for t in triplets:
+        topic = t.query.removesuffix("病因")
+        assert t.positive == f"{topic}的病因和发病机制" and t.negative in (f"{topic}医院排名", f"{topic}的费用")
+    out = tmp_path / "out"
+    rc = main(["train", "embedder", "--data", str(data), "--out", str(out), "--max-pairs", "32", "--batch-size", "4",
+               "--max-seq-length", "32", "--lora-r", "4", "--no-hard-negatives", "--labelled-triplets", "10"])
+    assert rc == 0
+    summary = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))
+    assert summary["labelled_triplets"] == 5 and summary["steps"] >= 3

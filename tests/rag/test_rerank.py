@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,20 @@ def test_pipeline_uses_the_reranker_when_configured(tiny_index: Any, embedder: A
     assert answer.trace["rerank"] == str(tiny_cross_encoder)
     off = Settings()
     assert RAGPipeline(tiny_index, embedder, build_generator(off, tiny_index), off).reranker is None
+
+
+def test_reranking_retriever_rescores_the_head_and_keeps_the_tail(tiny_index: Any, embedder: Any,
+                                                                   tiny_cross_encoder: Path) -> None:
+    from rag.rerank import RerankingRetriever
+
+    base = make_retrievers(tiny_index, embedder)["hybrid"]
+    fused = base.search("感冒怎么办", 6)
+    reranker = CrossEncoderReranker(RerankConfig(str(tiny_cross_encoder)))
+    wrapped = RerankingRetriever(base, reranker, candidates=3)
+    got = wrapped.batch_search(["感冒怎么办"], top_k=6)[0]
+    assert wrapped.name == "hybrid+rerank" and len(got) == len(fused)
+    # The first three are the fused top three in cross-encoder order; the rest keep their fused order below.
+    assert {h.passage.chunk_id for h in got[:3]} == {h.passage.chunk_id for h in fused[:3]}
+    assert [h.passage.chunk_id for h in got[3:]] == [h.passage.chunk_id for h in fused[3:]]
+    assert [h.rank for h in got] == list(range(1, len(got) + 1))
+    assert all(a.score > b.score for a, b in itertools.pairwise(got))
