@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import jieba
+import opencc
 
 from indexer.lexicon import Lexicon
 
@@ -28,7 +29,10 @@ STOPWORDS = frozenset(
         "怎样", "什么", "哪些", "为什么", "如何", "应该", "需要", "一下", "一些", "一个", "请问", "医生", "谢谢",
     }
 )
-_USER_WORD_FREQ = 50_000  # high enough that jieba keeps the lexicon's terms whole
+_USER_WORD_FREQ = 50_000
+# Hong Kong / Taiwan users write traditional characters (頭痛, 醫院); the rules, lexicon and shipped corpus are
+# simplified. OpenCC's hk2s maps characters and common regional forms; simplified text passes unchanged.
+_TO_SIMPLIFIED = opencc.OpenCC("hk2s")  # high enough that jieba keeps the lexicon's terms whole
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,35 @@ class AnalyzerConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown analyzer mode {self.mode!r}; expected one of {', '.join(MODES)}")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified ones (about 10 µs for a question)."""
+    return _TO_SIMPLIFIED.convert(text)
+
+
+# Written Cantonese as Mandarin, for matching only: whole expressions first, then the particles and pronouns
+# that have no other use in Mandarin text (佢 他, 咗 了, 唔 不, 冇 没...). 食/饮 alone stay: 食物, 饮食.
+_CANTONESE_PHRASES = (
+    ("依家", "现在"), ("而家", "现在"), ("头先", "刚才"), ("啱啱", "刚刚"), ("琴日", "昨天"), ("今日", "今天"),
+    ("食咗", "吃了"), ("饮咗", "喝了"), ("食完", "吃完"), ("饮完", "喝完"), ("食错", "吃错"), ("饮醉", "喝醉"),
+    ("叫极都唔醒", "怎么叫都叫不醒"), ("叫唔醒", "叫不醒"), ("透唔到气", "喘不过气"), ("唞唔到气", "喘不过气"),
+    ("好眼瞓", "很困"), ("细路", "小孩"), ("个仔", "儿子"), ("个女", "女儿"), ("老豆", "爸爸"), ("老窦", "爸爸"),
+    ("阿爸", "爸爸"), ("阿妈", "妈妈"), ("心口", "胸口"), ("成身", "全身"), ("起晒", "起满"),
+    ("行路", "走路"), ("遇溺", "溺水"), ("跌亲", "摔伤"), ("跌低", "摔倒"), ("瞓觉", "睡觉"), ("头晕晕", "头晕"),
+    ("讲嘢", "说话"), ("讲野", "说话"), ("唔系几", "不太"), ("好似", "好像"), ("系咪", "是不是"),
+)
+_CANTONESE_CHARS = str.maketrans({"佢": "他", "咗": "了", "唔": "不", "冇": "没", "嘢": "东西", "喺": "在",
+                                  "啲": "些", "嘅": "的", "咁": "这么", "瞓": "睡", "攰": "累", "嚟": "来",
+                                  "睇": "看", "揸": "拿", "畀": "给", "俾": "给"})
+
+
+def to_mandarin(text: str) -> str:
+    """Simplified characters, with the commonest written-Cantonese words as Mandarin (for rule matching)."""
+    text = to_simplified(text)
+    for cantonese, mandarin in _CANTONESE_PHRASES:
+        text = text.replace(cantonese, mandarin)
+    return text.translate(_CANTONESE_CHARS)
 
 
 class ChineseAnalyzer:

@@ -17,7 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.analyzer import to_mandarin
 from indexer.errors import CorpusError
+
+
+def _fold(text: str) -> str:
+    """NFKC, simplified characters, common written Cantonese as Mandarin: cues and questions alike, so that
+    "頭痛" meets a cue written 头痛 and "心口痛" one written 胸口痛."""
+    return to_mandarin(unicodedata.normalize("NFKC", text))
+
 
 SEPARATOR = "=>"  # the terms name the question's topic (the condenser carries them)
 ASPECT_SEPARATOR = "~>"  # the terms only widen the search: 运动 ~> 身体活动 is an aspect of most topics
@@ -61,12 +69,12 @@ class TermNormaliser:
 
     def terms(self, text: str) -> list[str]:
         """Canonical terms for ``text``, in rule order, without duplicates."""
-        text = unicodedata.normalize("NFKC", text)
+        text = _fold(text)
         return list(dict.fromkeys(t for rule in self.matching(text) for t in rule.terms))
 
     def additions(self, text: str) -> list[str]:
         """The terms the text does not already contain: what a query expansion appends."""
-        norm = unicodedata.normalize("NFKC", text)
+        norm = _fold(text)
         return [t for t in self.terms(norm) if t not in norm]
 
     def expand(self, text: str) -> str:
@@ -76,11 +84,11 @@ class TermNormaliser:
 
     def topics(self, text: str) -> list[str]:
         """Terms of the topic rules that match (what the question is about, not what it asks)."""
-        norm = unicodedata.normalize("NFKC", text)
+        norm = _fold(text)
         return list(dict.fromkeys(t for rule in self.matching(norm) if rule.topic for t in rule.terms))
 
     def cue_spans(self, text: str) -> list[str]:
-        norm = unicodedata.normalize("NFKC", text)
+        norm = _fold(text)
         return list(dict.fromkeys(p for rule in self.matching(norm) for p in rule.spans(norm)))
 
     def vocabulary(self) -> set[str]:
@@ -97,7 +105,7 @@ def parse_rules(lines: Iterable[str], source: str = "<rules>") -> tuple[Rule, ..
         if line.count(separator) != 1 or (SEPARATOR in line and ASPECT_SEPARATOR in line):
             raise CorpusError(f"{source}:{number}: expected 'CUES {SEPARATOR} TERMS' "
                               f"or 'CUES {ASPECT_SEPARATOR} TERMS'")
-        left, right = (unicodedata.normalize("NFKC", side).split() for side in line.split(separator))
+        left, right = (_fold(side).split() for side in line.split(separator))
         cues = tuple(tuple(p for p in cue.split("+") if p) for cue in left)
         if not left or not right or any(not cue for cue in cues):
             raise CorpusError(f"{source}:{number}: a rule needs at least one cue and one term")

@@ -30,10 +30,10 @@ DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "triage_model.json"
 SIGNAL = "possible_red_flag"
 LEVELS = ("routine", "urgent", "emergency")  # the head's output order
 # The labelled case files (tests/data/) the rules were developed on, which are also what the shipped model is
-# trained on; the blind sets (B, E, H, J, L, N, P) never.
+# trained on; the blind sets (B, E, H, J, L, N, P, R, T) never.
 RULE_SETS = ("triage.jsonl", "triage_blind_a.jsonl", "triage_batch_c.jsonl", "triage_batch_d.jsonl",
              "triage_batch_f.jsonl", "triage_batch_g.jsonl", "triage_batch_i.jsonl", "triage_batch_k.jsonl",
-             "triage_batch_m.jsonl", "triage_batch_o.jsonl")
+             "triage_batch_m.jsonl", "triage_batch_o.jsonl", "triage_batch_q.jsonl", "triage_batch_s.jsonl")
 TRAINING_SETS = RULE_SETS
 Embed = Callable[[list[str]], np.ndarray]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer
+from indexer.analyzer import AnalyzerConfig, ChineseAnalyzer, to_mandarin, to_simplified
 from indexer.errors import CorpusError
 from indexer.lexicon import Lexicon, load_lexicon, read_synonyms
 
@@ -58,3 +58,15 @@ def test_lexicon_files(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("孤单\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"bad\.txt:1"):
         read_synonyms(tmp_path / "bad.txt")
+
+
+def test_traditional_characters_become_simplified_and_simplified_text_is_unchanged() -> None:
+    assert to_simplified("頭痛到爆，醫院說要住院") == "头痛到爆，医院说要住院"
+    plain = "我爸突然说不出话，一边手脚没劲，发烧三天了"
+    assert to_simplified(plain) == plain
+
+
+def test_written_cantonese_becomes_mandarin_for_matching() -> None:
+    assert to_mandarin("佢頭先講嘢唔清楚，依家叫極都唔醒") == "他刚才说话不清楚，现在怎么叫都叫不醒"
+    # 食/饮 alone stay: they are Mandarin too (食物中毒, 饮食).
+    assert to_mandarin("食物中毒，注意饮食") == "食物中毒，注意饮食"

@@ -76,3 +76,12 @@ def test_the_phrase_index_finds_exactly_the_rules_a_full_scan_finds() -> None:
     for text in texts:
         assert shipped.matching(text) == [r for r in shipped.rules if r.matches(text)], text
     assert shipped.matching("说不出话+没劲") and not shipped.matching("今天天气不错")
+
+
+def test_traditional_and_cantonese_wording_meet_simplified_cues() -> None:
+    n = TermNormaliser(RULES)
+    assert n.terms("我爸突然說不出話，一邊手腳沒勁") == ["脑卒中", "中风"]  # traditional characters
+    assert n.terms("我爸突然講唔出話，一邊手腳冇勁") == []  # 講唔出話 is not the cue's 说不出话 ...
+    assert n.terms("我爸突然說唔出話，一邊手腳冇勁") == ["脑卒中", "中风"]  # ... 說唔出話 and 冇勁 are
+    # The question keeps its own characters; only the missing canonical terms are appended.
+    assert n.expand("細路拉肚子") == "細路拉肚子 腹泻"

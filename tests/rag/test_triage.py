@@ -45,7 +45,9 @@ BLIND_N = _cases("triage_blind_n.jsonl")  # written with batch M after the last 
 BLIND_P = _cases("triage_blind_p.jsonl")  # written with batch O after the last change, only measured
 BATCH_O = _cases("triage_batch_o.jsonl")  # written with P; measured before use, now a training batch
 BLIND_R = _cases("triage_blind_r.jsonl")  # written with batch Q after the last change, only measured
-BATCH_Q = _cases("triage_batch_q.jsonl")  # the next training batch, measured before it is used
+BATCH_Q = _cases("triage_batch_q.jsonl")  # written with R; measured before use, now a training batch
+BATCH_S = _cases("triage_batch_s.jsonl")  # written with T by a fourth author; measured before use, now training
+BLIND_T = _cases("triage_blind_t.jsonl")  # written with batch S before the last change, only measured
 TRIAGE = Triage()
 
 
@@ -76,16 +78,16 @@ def _emergency_rates(triage: Triage, cases: list[dict]) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("cases", [CASES, BLIND, FRESH, NEWEST, LATEST, NEWEST_L, BLIND_N, BLIND_P, BATCH_O, BLIND_R,
-                                   BATCH_Q],
-                         ids=["train", "blind", "fresh", "newest", "latest", "l", "n", "p", "o", "r", "q"])
+                                   BATCH_Q, BATCH_S, BLIND_T],
+                         ids=["train", "blind", "fresh", "newest", "latest", "l", "n", "p", "o", "r", "q", "s", "t"])
 def test_triage_sets_are_large_and_balanced(cases: list[dict]) -> None:
     positives = [c for c in cases if c["level"] != "routine"]
     assert len(cases) >= 70
     assert 0.4 <= len(positives) / len(cases) <= 0.6
     train = {c["text"] for c in MODEL_CASES}
-    held_out = [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L, *BLIND_N, *BLIND_P, *BLIND_R, *BATCH_Q]
+    held_out = [*BLIND, *FRESH, *NEWEST, *LATEST, *NEWEST_L, *BLIND_N, *BLIND_P, *BLIND_R, *BLIND_T]
     assert not train & {c["text"] for c in held_out}
-    assert not {c["text"] for c in BATCH_Q} & {c["text"] for c in [*BLIND_N, *BLIND_P, *BLIND_R]}
+    assert {c["text"] for c in [*BATCH_Q, *BATCH_S]} <= train
 
 
 def test_recall_and_false_alarm_rate_meet_the_goal() -> None:
@@ -149,6 +151,18 @@ def test_each_positive_names_its_red_flag() -> None:
     ("纽扣电池怎么收起来防止孩子误吞", "routine"),
     ("吓死我了 刚才差点被车撞 还好没碰到", "routine"),
     ("孩子没有呼吸困难，就是咳嗽有痰", "routine"),
+    # Traditional characters and written Cantonese meet the same rules (to_mandarin), Cantonese-worded rules too.
+    ("我先生剛剛說胸口好悶，痛到左肩跟下巴，一直冒冷汗", "emergency"),
+    ("我老婆頭先突然頭痛到爆，佢話從來冇試過咁痛", "emergency"),
+    ("阿公坐住坐住就昏咗 叫极都唔应", "emergency"),
+    ("我阿媽問點樣預防中風", "routine"),
+    # Batches Q and S: a child into someone's pills, goodbye messages, a treated low, a chronic numbness.
+    ("三岁孩子把奶奶的降压药吃了好几颗，现在看着还正常", "emergency"),
+    ("儿子发消息说对不起爸妈，然后就联系不上了", "emergency"),
+    ("两个半月的宝宝，体温38.9", "emergency"),
+    ("我有糖尿病，刚才有点心慌手抖，吃了两块糖十分钟就好了", "routine"),
+    ("腰椎间盘突出，左腿有点麻好几个月了", "routine"),
+    ("在写小说，主角想过自杀，怎么写才真实", "routine"),
 ])
 def test_negation_third_person_and_general_questions(text: str, level: str) -> None:
     assert TRIAGE.assess(text).level == level
@@ -208,34 +222,34 @@ def test_blind_set_b(backstop: Triage) -> None:
     emergency, 4 of 31 routine, 0.143 false alarms. Fine-tuned backstop: 0.935 rated emergency, 2 of 31 routine,
     0.143 false alarms. After the rules for batches M/O and the retrain with O: 0.935 / 1 of 31 / 0.143 (rules
     alone 0.710 / 0.086)."""
-    _check("blind B", backstop, BLIND, (0.67, 0.115), (0.90, 2, 0.172))
+    _check("blind B", backstop, BLIND, (0.72, 0.115), (0.95, 1, 0.172))
 
 
 def test_blind_set_e(backstop: Triage) -> None:
     """Blind set E (70 emergencies, 10 urgent, 70 look-alikes), validation. Linear backstop: 0.900 / 1 of 70 /
     0.086. Fine-tuned: 0.971 / 1 of 70 / 0.086. After M/O rules + retrain: 1.000 / 0 / 0.086 (rules 0.829 / 0.057)."""
-    _check("blind E", backstop, FRESH, (0.81, 0.072), (0.985, 1, 0.10))
+    _check("blind E", backstop, FRESH, (0.82, 0.043), (0.985, 1, 0.086))
 
 
 def test_blind_set_h(backstop: Triage) -> None:
     """Blind set H (75 emergencies, 10 urgent, 75 look-alikes), validation. Linear backstop: 0.907 / 0 / 0.067
     (1 of 75 routine on the int8 encoder). Fine-tuned: 0.973 / 0 / 0.067. After M/O rules + retrain: 0.987 / 0 /
     0.093 (rules 0.747 / 0.040)."""
-    _check("blind H", backstop, NEWEST, (0.73, 0.054), (0.97, 1, 0.107))
+    _check("blind H", backstop, NEWEST, (0.78, 0.054), (0.985, 1, 0.094))
 
 
 def test_blind_set_j(backstop: Triage) -> None:
     """Blind set J (80 emergencies, 15 urgent, 85 routine of which 69 hard look-alikes), validation. Linear
     backstop: 0.8875 / 0 / 0.094 (1 of 80 routine on int8). Fine-tuned: 0.950 / 1 of 80 / 0.106. After M/O rules +
     retrain: 0.975 / 1 of 80 / 0.118 (rules 0.6875 / 0.047)."""
-    _check("blind J", backstop, LATEST, (0.675, 0.06), (0.9625, 2, 0.13))
+    _check("blind J", backstop, LATEST, (0.72, 0.071), (0.975, 1, 0.153))
 
 
 def test_blind_set_l(backstop: Triage) -> None:
     """Blind set L (80 emergencies, 15 urgent, 85 routine of which 70 hard look-alikes), validation. Linear
     backstop: 0.7875 / 4 of 80 / 0.141 (int8). Fine-tuned: 0.925 / 1 of 80 / 0.153. After M/O rules + retrain:
     0.950 / 1 of 80 / 0.165 (rules 0.675 / 0.106)."""
-    _check("blind L", backstop, NEWEST_L, (0.66, 0.118), (0.9375, 2, 0.177))
+    _check("blind L", backstop, NEWEST_L, (0.76, 0.118), (0.9625, 2, 0.177))
 
 
 def test_blind_set_n_in_the_goals_terms(backstop: Triage) -> None:
@@ -246,7 +260,7 @@ def test_blind_set_n_in_the_goals_terms(backstop: Triage) -> None:
     alarms (torch encoder: the same). Goal (>= 0.95 at <= 5 %, none routine): NOT met (recall 0.91 < 0.95,
     false alarms 0.15 > 0.05, 4 emergencies rated routine). After the rules for batches M/O and the retrain with O:
     0.9375 / 2 of 80 / 0.153 (rules alone 0.625 / 24 of 80 / 0.071)."""
-    _check("blind N", backstop, BLIND_N, (0.61, 0.083), (0.925, 3, 0.165))
+    _check("blind N", backstop, BLIND_N, (0.66, 0.095), (0.9625, 1, 0.165))
 
 
 def test_blind_set_p_in_the_goals_terms(backstop: Triage) -> None:
@@ -255,7 +269,7 @@ def test_blind_set_p_in_the_goals_terms(backstop: Triage) -> None:
     backstop: 0.8875 rated emergency, 4 of 80 routine, 0.118 false alarms (rules alone 0.6125 / 27 of 80 /
     0.082). After the rules for batches M/O and the retrain with O: 0.9375 / 2 of 80 / 0.129 (rules alone 0.6375 /
     26 of 80 / 0.082). Goal NOT met."""
-    _check("blind P", backstop, BLIND_P, (0.625, 0.095), (0.925, 3, 0.142))
+    _check("blind P", backstop, BLIND_P, (0.735, 0.083), (0.95, 2, 0.118))
 
 
 def test_batch_o_now_a_training_batch(backstop: Triage) -> None:
@@ -271,17 +285,29 @@ def test_blind_set_r_in_the_goals_terms(backstop: Triage) -> None:
     never read or tuned on. Rules + fine-tuned backstop: 1.000 rated emergency, 0 of 80 routine, 0.106 false
     alarms (rules alone 0.8375 / 8 of 80 / 0.035). Goal: recall and "none routine" met; false alarms (<= 5 %)
     NOT met."""
-    _check("blind R", backstop, BLIND_R, (0.825, 0.048), (0.9875, 1, 0.118))
+    _check("blind R", backstop, BLIND_R, (0.875, 0.048), (0.9875, 1, 0.095))
 
 
-def test_batch_q_before_it_is_used(backstop: Triage) -> None:
-    """Batch Q (130 emergencies, 40 urgent, 150 routine), the next training batch, measured before any use:
-    0.946 rated emergency, 1 of 130 routine, 0.153 false alarms (rules alone 0.654 / 44 of 130 / 0.040)."""
-    _check("batch Q", backstop, BATCH_Q, (0.645, 0.047), (0.938, 2, 0.16))
+def test_batch_q_and_s_now_training_batches(backstop: Triage) -> None:
+    """Batch Q (130 emergencies, 40 urgent, 150 routine), measured before any use: 0.946 rated emergency, 1 of 130
+    routine, 0.153 false alarms (rules alone 0.654 / 44 of 130 / 0.040). Batch S (130 / 40 / 150, a fourth
+    author), before any use: 0.954 / 3 of 130 / 0.067 (rules 0.838 / 18 / 0.040). Then both used for the rules
+    (traditional/Cantonese folding, the section "From batches Q and S") and the retrain (3,224 cases): in-sample Q
+    1.000 / 0 / 0.073, S 1.000 / 0 / 0.027 (rules alone 1.000 / 0.020 and 1.000 / 0.013)."""
+    _check("batch Q", backstop, BATCH_Q, (0.99, 0.03), (0.99, 0, 0.087))
+    _check("batch S", backstop, BATCH_S, (0.99, 0.027), (0.99, 0, 0.04))
+
+
+def test_blind_set_t_in_the_goals_terms(backstop: Triage) -> None:
+    """Blind set T (80 emergencies, 15 urgent, 85 routine), written with batch S by a fourth new author who saw
+    nothing of the project; delivered before the rules for Q/S and the retrain, never read or tuned on. Rules +
+    fine-tuned backstop: 0.9375 rated emergency, 2 of 80 routine, 0.094 false alarms (rules alone 0.725 / 19 of
+    80 / 0.047). Goal (>= 0.95 at <= 5 %, none routine): NOT met."""
+    _check("blind T", backstop, BLIND_T, (0.71, 0.059), (0.925, 2, 0.106))
 
 
 def test_a_model_only_flag_is_urgent_with_hedged_advice(backstop: Triage) -> None:
-    text = "右小腿肿了 比左边粗一圈 按着疼 前天刚坐了12小时飞机"  # a possible DVT (batch I): no rule knows it
+    text = "右腿突然肿得发亮 摸着发烫 前天刚坐了12小时飞机"  # a possible DVT: no rule knows this wording
     assert TRIAGE.assess(text).level == "routine"
     safety = backstop.assess(text)
     assert safety.signals == ("possible_red_flag",) and safety.level in ("urgent", "emergency")
